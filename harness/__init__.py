@@ -1,0 +1,2 @@
+"""mcutrain: on-device training for microcontrollers, compiled, emulated and gated by pytest."""
+__version__ = "0.1.0"
