@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up everything mcutrain needs, idempotently: Debian's cross-compiler, emulator and
+# dataset, the Python package (editable) with its dependencies, and the QEMU
+# instruction-counting plugin (built from its C source with the host gcc).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing Debian packages: ${missing[*]}"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        echo "bootstrap: error: missing Debian packages: ${missing[*]}" >&2
+        echo "  fix: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "bootstrap: error: $PY is missing or older than Python 3.10" >&2
+    echo "  fix: install Python 3.10+ (Debian: apt-get install python3 python3-pip) or set PYTHON=" >&2
+    exit 1
+fi
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e .
+"$PY" -c 'import harness, numpy, yaml, elftools, pytest' \
+    || { echo "bootstrap: error: the Python package or its dependencies did not install" >&2; exit 1; }
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+"$PY" -m harness.cli doctor
