@@ -1,0 +1,8 @@
+"""Datasets that install offline: loaders, class selection, splits, transforms, and packing
+of samples into int8 for the device."""
+from .dataset import LOADERS, Dataset, DatasetSpec, load_dataset
+from .pack import PackedSamples, pack_images, pack_labels, pack_samples
+from .transforms import DomainShift
+
+__all__ = ["LOADERS", "Dataset", "DatasetSpec", "DomainShift", "PackedSamples", "load_dataset",
+           "pack_images", "pack_labels", "pack_samples"]
