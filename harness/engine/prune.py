@@ -7,52 +7,52 @@ drops masks no gradient reads, and keeps saved input slices only for weight-upda
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..model.qmodel import QConv, QModel
+from ..sparse.scheme import LayerUpdate, ResolvedScheme
 from .program import Buffer, Program, Step
 
 UPDATES = ("bias_update", "weight_update", "fc_backward")
 
 
-@dataclass(frozen=True)
-class LayerUpdate:
-    """What a conv layer trains: its bias, and its weights on the first ``k`` input channels."""
+def layer_updates(qmodel: QModel, scheme: ResolvedScheme) -> dict[int, LayerUpdate]:
+    """The scheme keyed by layer index in ``qmodel.layers`` (convs only)."""
+    index = {layer.op.name: i for i, layer in enumerate(qmodel.layers)}
+    out = {}
+    for u in scheme.layers:
+        if u.name not in index or not isinstance(qmodel.layers[index[u.name]], QConv):
+            raise ValueError(f"scheme names conv {u.name!r}, which the model does not have")
+        out[index[u.name]] = u
+    return out
 
-    bias: bool
-    k: int  # 0 = weights frozen
 
-
-def prune(program: Program, qmodel: QModel, updates: dict[int, LayerUpdate]) -> Program:
-    """``updates`` maps layer indices (into ``qmodel.layers``) of convs to what they train."""
-    for i, u in updates.items():
-        layer = qmodel.layers[i]
-        if not isinstance(layer, QConv):
-            raise ValueError(f"layer {i} is not a conv")
-        if not 0 <= u.k <= layer.op.in_ch:
-            raise ValueError(f"layer {i}: k={u.k} outside 0..{layer.op.in_ch}")
+def prune(program: Program, qmodel: QModel, scheme: ResolvedScheme) -> Program:
+    """Drop every step no update of ``scheme`` needs (the classifier is always trained)."""
+    updates = layer_updates(qmodel, scheme)
     bufs = {b.name: b for b in program.buffers}
     steps: list[Step] = []
     alias: dict[str, str] = {}
     for s in program.steps:
-        u = updates.get(s.layer, LayerUpdate(False, 0))
-        if s.kind == "bias_update" and not u.bias:
+        u = updates.get(s.layer)
+        bias, k = (u.update_bias, u.weight_channels) if u else (False, 0)
+        if s.kind == "bias_update" and not bias:
             continue
         if s.kind == "weight_update":
-            if u.k == 0:
+            if k == 0:
                 continue
-            s = replace(s, k=u.k)
+            s = replace(s, k=k)
         if s.kind == "save_slice":
             layer = qmodel.layers[s.layer]
             assert isinstance(layer, QConv)
-            if u.k == layer.op.in_ch:
+            if k == layer.op.in_ch:
                 alias[s.writes[0]] = s.reads[0]  # the whole input is the slice
                 continue
-            if u.k == 0:
+            if k == 0:
                 continue
             sl = bufs[s.writes[0]]
-            bufs[sl.name] = Buffer(sl.name, sl.dtype, (*sl.shape[:2], u.k), sl.role)
-            s = replace(s, k=u.k)
+            bufs[sl.name] = Buffer(sl.name, sl.dtype, (*sl.shape[:2], k), sl.role)
+            s = replace(s, k=k)
         steps.append(replace(s, reads=tuple(alias.get(r, r) for r in s.reads)))
 
     live: set[str] = set()

@@ -1,10 +1,15 @@
 """Autodiff emits the full backward; pruning keeps exactly what a sparse scheme needs."""
 from harness.engine.autodiff import autodiff
 from harness.engine.memplan import plan_memory
-from harness.engine.prune import LayerUpdate, prune
+from harness.engine.prune import prune
+from harness.sparse.scheme import SparseScheme
 from harness.engine.schedule import lifetimes
 
 from .tiny import tiny_qmodel
+
+
+def scheme(q, **keys):
+    return SparseScheme(**keys).resolve(q.graph)
 
 
 def kinds(program, layer=None):
@@ -24,7 +29,7 @@ def test_full_backward_reaches_the_first_conv():
 
 def test_classifier_only_prunes_all_conv_backward():
     q = tiny_qmodel()
-    p = prune(autodiff(q), q, {})
+    p = prune(autodiff(q), q, SparseScheme.last_layer().resolve(q.graph))
     assert kinds(p) == ["conv", "conv", "conv", "conv", "add", "conv", "avgpool", "fc", "loss",
                         "fc_backward"]
     assert not [b for b in p.buffers if b.role in ("mask", "slice")]
@@ -34,7 +39,7 @@ def test_classifier_only_prunes_all_conv_backward():
 
 def test_bias_only_last_conv_and_partial_weight():
     q = tiny_qmodel()
-    p = prune(autodiff(q), q, {5: LayerUpdate(True, 4)})
+    p = prune(autodiff(q), q, scheme(q, n_bias_update=1, manual_weight_idx=(4,), weight_update_ratio=(0.5,)))
     assert [s.kind for s in p.steps if s.layer == 5] == ["save_slice", "conv", "mask", "bias_update",
                                                          "weight_update"]
     sl = p.buffer("slice5")
@@ -46,14 +51,14 @@ def test_bias_only_last_conv_and_partial_weight():
 
 def test_full_width_slice_is_the_input_itself():
     q = tiny_qmodel()
-    p = prune(autodiff(q), q, {1: LayerUpdate(True, 8)})
+    p = prune(autodiff(q), q, scheme(q, n_bias_update=4, manual_weight_idx=(1,), weight_update_ratio=(1.0,)))
     wu = next(s for s in p.steps if s.kind == "weight_update")
     assert wu.reads == (wu.reads[0], "t0") and "slice1" not in {b.name for b in p.buffers}
 
 
 def test_inplace_updates_need_less_memory_than_deferred():
     q = tiny_qmodel()
-    p = prune(autodiff(q), q, {i: LayerUpdate(True, q.layers[i].op.in_ch) for i in (1, 2, 3, 5)})
+    p = prune(autodiff(q), q, scheme(q, n_bias_update=4, manual_weight_idx=(1, 2, 3, 4), weight_update_ratio=(1.0, 1.0, 1.0, 1.0)))
     inplace = plan_memory(lifetimes(p)).arena_size
     deferred = plan_memory(lifetimes(p, q, deferred_updates=True)).arena_size
     assert deferred > inplace
