@@ -370,6 +370,10 @@ def test_learning_on_a_separable_task(data):
 
 
 def test_divergence_is_a_clear_error(qmodel, data):
+    # A float classifier blows up to non-finite logits; an int8 one only saturates (its loss
+    # stays finite), so there is nothing to report.
+    if qmodel.classifier != "float":
+        pytest.skip("an int8 classifier saturates instead of diverging")
     _, x_q, y = data
     with np.errstate(all="ignore"), pytest.raises(ScenarioError, match="lower the learning rate"):
         R.train(qmodel, SparseScheme.full(), x_q[:10], y[:10], R.TrainConfig(lr=1e38))
