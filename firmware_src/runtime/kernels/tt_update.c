@@ -1,0 +1,61 @@
+/* One int8 weight / int32 bias update with QAS on or off and either rounding (docs section 8),
+ * and the buffered forms that apply a whole gradient array. */
+#include "tt_kernels.h"
+
+static float tt_update_value(float old, float g, float s, const tt_update_params *u)
+{
+    const float step = u->lr * g;
+    const float d = u->qas ? step / s : step * s;
+    const float v = old - d;
+    return u->rounding == TT_ROUND_STOCHASTIC ? tt_round_stochastic_f32(v, u->rng)
+                                              : tt_round_nearest_f32(v);
+}
+
+int8_t tt_update_weight_s8(int8_t w, float g, float s, const tt_update_params *u)
+{
+    const float r = tt_update_value((float)w, g, s, u);
+    if (r != r) {
+        return w;
+    }
+    if (r < -127.0f) {
+        return -127;
+    }
+    if (r > 127.0f) {
+        return 127;
+    }
+    return (int8_t)(int32_t)r;
+}
+
+int32_t tt_update_bias_s32(int32_t b, float g, float s, const tt_update_params *u)
+{
+    const float r = tt_update_value((float)b, g, s, u);
+    if (r != r) {
+        return b;
+    }
+    if (r >= 2147483648.0f) {
+        return INT32_MAX;
+    }
+    if (r < -2147483648.0f) {
+        return INT32_MIN;
+    }
+    return (int32_t)r;
+}
+
+void tt_apply_update_weight_s8(int8_t *w, const float *g_w, int32_t c_out, int32_t per_channel,
+                               const float *w_scale, const tt_update_params *u)
+{
+    for (int32_t c = 0; c < c_out; c++) {
+        for (int32_t j = 0; j < per_channel; j++) {
+            const int32_t e = c * per_channel + j;
+            w[e] = tt_update_weight_s8(w[e], g_w[e], w_scale[c], u);
+        }
+    }
+}
+
+void tt_apply_update_bias_s32(int32_t *bias, const float *g_b, int32_t c_out, float x_scale,
+                              const float *w_scale, const tt_update_params *u)
+{
+    for (int32_t c = 0; c < c_out; c++) {
+        bias[c] = tt_update_bias_s32(bias[c], g_b[c], x_scale * w_scale[c], u);
+    }
+}
