@@ -1,0 +1,298 @@
+"""C emitter: a pruned training program and its memory plans -> ``tt_model.c`` / ``tt_model.h``.
+
+The generated code has one static arena (the larger of the training and the inference
+plan; both run from offset 0), frozen weights ``const`` in flash, the trainable slices and
+biases and the float classifier in SRAM, and one kernel call per step with constant shapes.
+Entry points (``tt_model.h``): ``tt_model_init``, ``tt_predict``, ``tt_train_step``,
+``tt_param_checksum``. Kernels are those of ``firmware_src/runtime/tt_kernels.h``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.qmodel import QAdd, QAvgPool, QConv, QLinearFloat, QModel
+from ..sparse.scheme import ResolvedScheme
+from .cformat import c_array
+from .memplan import MemoryPlan
+from .program import INPUT, Program, Step
+from .prune import layer_updates
+
+_KERNEL = {"conv": "tt_conv2d", "depthwise": "tt_dwconv2d", "pointwise": "tt_pwconv"}
+_CTYPE = {"i8": "int8_t", "f32": "float", "bits": "uint8_t"}
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    lr: float
+    qas: bool = True
+    rounding: str = "nearest"  # or "stochastic"
+    seed: int = 0x2545F491
+
+
+@dataclass(frozen=True)
+class EmittedModel:
+    header: str
+    source: str
+    arena_size: int
+    trainable_bytes: int  # SRAM taken by trainable parameters (slices, biases, classifier)
+
+
+def _split(layer: QConv, k: int) -> tuple[np.ndarray, np.ndarray]:
+    w = layer.w
+    if layer.op.kind == "depthwise":
+        return w[:k], w[k:]
+    return w[..., :k], w[..., k:]
+
+
+class _Emitter:
+    def __init__(self, qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions):
+        self.q = qmodel
+        self.opts = opts
+        self.updates = layer_updates(qmodel, scheme)
+        self.decls: list[tuple[str, str]] = []  # (names it defines, C text)
+        self.trainable_bytes = 0
+
+    def k_of(self, i: int) -> int:
+        u = self.updates.get(i)
+        return u.weight_channels if u else 0
+
+    def bias_trainable(self, i: int) -> bool:
+        u = self.updates.get(i)
+        return bool(u and u.update_bias)
+
+    def array(self, name: str, values: np.ndarray, trainable: bool) -> str:
+        a = np.ascontiguousarray(values)
+        if a.size == 0:
+            return "NULL"
+        self.decls.append((name, c_array(name, a, const=not trainable)))
+        if trainable:
+            self.trainable_bytes += a.nbytes
+        return name
+
+    def used_decls(self, code: str) -> str:
+        """The declarations ``code`` needs, directly or through another declaration."""
+        used: list[str] = []
+        texts = [code]
+        pending = list(self.decls)
+        changed = True
+        while changed:
+            changed = False
+            for d in list(pending):
+                if any(re.search(rf"\b{n}\b", t) for n in d[0].split() for t in texts):
+                    used.append(d[1])
+                    texts.append(d[1])
+                    pending.remove(d)
+                    changed = True
+        return "".join(t for n, t in self.decls if t in used)
+
+    # -- parameters ------------------------------------------------------------------------
+    def params(self) -> None:
+        for i, layer in enumerate(self.q.layers):
+            if isinstance(layer, QConv):
+                op = layer.op
+                k = self.k_of(i)
+                lo, hi = _split(layer, k)
+                self.array(f"L{i}_wlo", lo, trainable=True)
+                self.array(f"L{i}_whi", hi, trainable=False)
+                self.array(f"L{i}_bias", layer.b, trainable=self.bias_trainable(i))
+                self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
+                self.array(f"L{i}_mult", layer.multiplier, trainable=False)
+                self.array(f"L{i}_shift", layer.shift, trainable=False)
+                h, w, _ = self.q.graph.shapes()[op.input]
+                self.decls.append((f"L{i}_p L{i}_q",
+                    f"static const tt_conv_params L{i}_p = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
+                    f"{op.kernel}, {op.stride}, {op.padding}, {k}, {layer.x.zero_point}, "
+                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}}};\n"
+                    f"static const tt_per_channel_quant L{i}_q = {{L{i}_mult, L{i}_shift}};\n"))
+            elif isinstance(layer, QAdd):
+                self.decls.append((f"L{i}_p",
+                    f"static const tt_add_params L{i}_p = {{{layer.a.zero_point}, {layer.b.zero_point}, "
+                    f"{layer.y.zero_point}, {layer.a_multiplier}, {layer.a_shift}, {layer.b_multiplier}, "
+                    f"{layer.b_shift}, {layer.out_multiplier}, {layer.out_shift}}};\n"))
+            elif isinstance(layer, QAvgPool):
+                h, w, c = self.q.graph.shapes()[layer.op.input]
+                self.decls.append((f"L{i}_p",
+                    f"static const tt_avgpool_params L{i}_p = {{{h}, {w}, {c}, {layer.x.zero_point}, "
+                    f"{layer.y.zero_point}, {layer.multiplier}, {layer.shift}}};\n"))
+            elif isinstance(layer, QLinearFloat):
+                self.array(f"L{i}_w", layer.w.astype(np.float32), trainable=True)
+                self.array(f"L{i}_b", layer.b.astype(np.float32), trainable=True)
+                self.decls.append((f"L{i}_p",
+                    f"static const tt_fc_f32_params L{i}_p = {{{layer.op.in_features}, "
+                    f"{layer.op.out_features}, {layer.x.zero_point}, {_f(layer.x.scale)}}};\n"))
+            else:  # pragma: no cover - autodiff rejects other classifiers first
+                raise TypeError(layer)
+
+    # -- steps -----------------------------------------------------------------------------
+    def buf(self, program: Program, plan: MemoryPlan, name: str) -> str:
+        if name == INPUT:
+            return "x"
+        b = program.buffer(name)
+        return f"(({_CTYPE[b.dtype]} *)(tt_arena + {plan.offset(name)}))"
+
+    def step(self, s: Step, program: Program, plan: MemoryPlan) -> str:
+        i = s.layer
+        layer = self.q.layers[i]
+        B = lambda n: self.buf(program, plan, n)  # noqa: E731
+        r, w = [B(n) for n in s.reads], [B(n) for n in s.writes]
+        if s.kind == "conv":
+            assert isinstance(layer, QConv)
+            mask = w[1] if len(w) > 1 else "NULL"
+            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
+            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            return (f"{_KERNEL[layer.op.kind]}_s8(&L{i}_p, &L{i}_q, {r[0]}, {wlo}, {whi}, L{i}_bias, "
+                    f"{w[0]}, {mask});")
+        if s.kind == "save_slice":
+            h, wd, c = self.q.graph.shapes()[layer.op.input]
+            return f"tt_copy_channels_s8({r[0]}, {h * wd}, {c}, {s.k}, {w[0]});"
+        if s.kind == "add":
+            n = int(np.prod(self.q.graph.shapes()[layer.op.output]))
+            return f"tt_add_s8(&L{i}_p, {r[0]}, {r[1]}, {w[0]}, {n});"
+        if s.kind == "avgpool":
+            return f"tt_avgpool_s8(&L{i}_p, {r[0]}, {w[0]});"
+        if s.kind == "fc":
+            return f"tt_fc_f32(&L{i}_p, {r[0]}, L{i}_w, L{i}_b, {w[0]});"
+        if s.kind == "loss":
+            n = layer.op.out_features
+            return (f"*pred = tt_argmax_f32({r[0]}, {n});\n"
+                    f"    loss = tt_softmax_xent_f32({r[0]}, {n}, label, {w[0]});")
+        if s.kind == "fc_backward":
+            gx = w[0] if w else "NULL"
+            return f"tt_fc_f32_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, TT_LR, {gx});"
+        if s.kind == "avgpool_grad":
+            return f"tt_avgpool_grad_input_f32(&L{i}_p, {r[0]}, {w[0]});"
+        if s.kind == "mask":
+            n = int(np.prod(self.q.graph.shapes()[layer.op.output]))
+            return f"tt_mask_apply_f32({r[0]}, {r[1]}, {n}, {w[0]});"
+        if s.kind == "bias_update":
+            assert isinstance(layer, QConv)
+            oh, ow, c = self.q.graph.shapes()[layer.op.output]
+            return (f"tt_bias_update_s32(L{i}_bias, {r[0]}, {oh * ow}, {c}, {_f(layer.x.scale)}, "
+                    f"L{i}_wscale, &tt_upd);")
+        if s.kind == "weight_update":
+            assert isinstance(layer, QConv)
+            return (f"{_KERNEL[layer.op.kind]}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "
+                    f"{_f(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
+        if s.kind == "grad_input":
+            assert isinstance(layer, QConv)
+            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
+            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            return (f"{_KERNEL[layer.op.kind]}_grad_input_f32(&L{i}_p, {r[0]}, {wlo}, {whi}, "
+                    f"L{i}_wscale, {w[0]});")
+        if s.kind == "grad_accum":
+            n = int(np.prod(program.buffer(s.reads[1]).shape))
+            return f"tt_accumulate_f32({r[0]}, {r[1]}, {n});"
+        raise ValueError(f"no C for step {s.kind}")  # pragma: no cover
+
+    def checksum(self) -> list[str]:
+        lines = []
+        for i, layer in enumerate(self.q.layers):
+            if isinstance(layer, QConv):
+                k = self.k_of(i)
+                if k:
+                    lines.append(f"h = tt_checksum_fnv1a_s8(h, L{i}_wlo, {_split(layer, k)[0].size});")
+                if self.bias_trainable(i):
+                    lines.append(f"h = tt_checksum_fnv1a_s32(h, L{i}_bias, {layer.b.size});")
+            elif isinstance(layer, QLinearFloat):
+                lines.append(f"h = tt_checksum_fnv1a_f32(h, L{i}_w, {layer.w.size});")
+                lines.append(f"h = tt_checksum_fnv1a_f32(h, L{i}_b, {layer.b.size});")
+        return lines
+
+
+def _width(layer: QConv) -> int:
+    return layer.op.out_ch if layer.op.kind == "depthwise" else layer.op.in_ch
+
+
+def _f(v: float) -> str:
+    text = f"{np.float32(v):.9g}"
+    return text + ("f" if ("." in text or "e" in text) else ".0f")
+
+
+def emit(qmodel: QModel, scheme: ResolvedScheme, train: Program, train_plan: MemoryPlan,
+         infer: Program, infer_plan: MemoryPlan, opts: TrainOptions) -> EmittedModel:
+    e = _Emitter(qmodel, scheme, opts)
+    e.params()
+    arena = max(train_plan.arena_size, infer_plan.arena_size, 8)
+    h, w, c = qmodel.graph.input_shape
+    n_classes = qmodel.layers[-1].op.out_features
+    logits = qmodel.layers[-1].op.output
+    header = f"""/* Generated by mcutrain's training compiler. Do not edit. */
+#ifndef TT_MODEL_H
+#define TT_MODEL_H
+#include <stdint.h>
+
+#define TT_INPUT_SIZE {h * w * c}
+#define TT_NUM_CLASSES {n_classes}
+#define TT_ARENA_SIZE {arena}
+
+/* Resets the stochastic-rounding stream. */
+void tt_model_init(void);
+/* Predicted class of one int8 sample. */
+int32_t tt_predict(const int8_t *x);
+/* One training step on one sample; returns the loss, *pred = the class predicted before it. */
+float tt_train_step(const int8_t *x, int32_t label, int32_t *pred);
+/* FNV-1a over the trainable parameters (docs/arithmetic.md section 9). */
+uint32_t tt_param_checksum(void);
+#endif
+"""
+    train_body = "\n    ".join(e.step(s, train, train_plan) for s in train.steps)
+    infer_body = "\n    ".join(e.step(s, infer, infer_plan) for s in infer.steps)
+    logits_buf = e.buf(infer, infer_plan, logits)
+    checksum_body = "\n    ".join(e.checksum())
+    rounding = {"nearest": "TT_ROUND_NEAREST", "stochastic": "TT_ROUND_STOCHASTIC"}[opts.rounding]
+    source = f"""/* Generated by mcutrain's training compiler. Do not edit.
+ * model {qmodel.graph.name}; scheme: {scheme.describe()}
+ * arena {arena} B (training plan {train_plan.arena_size} B, inference plan {infer_plan.arena_size} B)
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include "tt_kernels.h"
+#include "tt_model.h"
+
+#define TT_LR {_f(opts.lr)}
+
+static uint8_t tt_arena[TT_ARENA_SIZE] __attribute__((aligned(8)));
+static tt_rng tt_rng_state;
+static const tt_update_params tt_upd = {{TT_LR, {int(opts.qas)}, {rounding}, &tt_rng_state}};
+
+{e.used_decls(train_body + infer_body + checksum_body)}
+static int32_t tt_argmax_f32(const float *v, int32_t n)
+{{
+    int32_t best = 0;
+    for (int32_t j = 1; j < n; ++j) {{
+        if (v[j] > v[best]) {{
+            best = j;
+        }}
+    }}
+    return best;
+}}
+
+void tt_model_init(void)
+{{
+    tt_rng_seed(&tt_rng_state, {opts.seed}u);
+}}
+
+int32_t tt_predict(const int8_t *x)
+{{
+    {infer_body}
+    return tt_argmax_f32({logits_buf}, {n_classes});
+}}
+
+float tt_train_step(const int8_t *x, int32_t label, int32_t *pred)
+{{
+    float loss;
+    {train_body}
+    return loss;
+}}
+
+uint32_t tt_param_checksum(void)
+{{
+    uint32_t h = TT_FNV1A_INIT;
+    {checksum_body}
+    return h;
+}}
+"""
+    return EmittedModel(header, source, arena, e.trainable_bytes)
