@@ -1,0 +1,126 @@
+"""What every emulator backend returns (``Run``) and the interface it implements (``Emulator``).
+
+A ``Run`` is one firmware execution: how it ended, the console and its records, the instruction
+counts at the marker functions, the total, an optional per-function profile, and how counting
+was done. Backends (QEMU now, Renode later) differ only in how they fill it.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..boards import Board
+from ..errors import RecordError
+from ..records import Record
+
+#: How a run ended: exit 0, a nonzero exit, a fault record, killed after the timeout or the
+#: instruction limit, or the emulator itself failed.
+STATUSES = ("ok", "exit", "fault", "timeout", "error")
+
+STEP = ("tt_mark_step_begin", "tt_mark_step_end")
+EVAL = ("tt_mark_eval_begin", "tt_mark_eval_end")
+REGION = ("tt_mark_region_begin", "tt_mark_region_end")
+
+
+@dataclass(frozen=True)
+class Run:
+    status: str                          # one of STATUSES
+    exit_code: int | None                # the emulator's exit status (None when killed)
+    console: str                         # everything the firmware printed
+    records: tuple[Record, ...]          # the well-formed @tt records, in order
+    record_error: str | None             # the first malformed record, if any (with its line)
+    marks: tuple[tuple[str, int], ...]   # (marker function, instructions before it), in order
+    insn_total: int                      # instructions executed by the whole run (0 if not counted)
+    profile: Mapping[str, int]           # function symbol -> instructions (empty unless asked)
+    method: str                          # how instructions were counted, e.g. "qemu-plugin (exact, per insn)"
+    wall_s: float
+    emulator: str                        # "qemu"
+    emulator_version: str                # e.g. "7.2.22"
+    elf: Path | None = None
+    timeout_s: float = 0.0
+    insn_limit: int | None = None        # set when the run was stopped by the instruction limit
+    stderr: str = ""
+    detail: str = ""                     # the emulator's error, when status is "error"
+    command: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def fault(self) -> Record | None:
+        """The firmware's fault record, if it printed one."""
+        for rec in reversed(self.records):
+            if rec.get("t") == "fault":
+                return rec
+        return None
+
+    def records_of(self, type_: str) -> list[Record]:
+        return [r for r in self.records if r.get("t") == type_]
+
+    def raise_for_records(self) -> None:
+        """RecordError if the firmware printed a malformed record."""
+        if self.record_error is not None:
+            raise RecordError(self.record_error, "see harness/records.py for the record format")
+
+    def mark_pairs(self, begin: str, end: str) -> list[int]:
+        """Instructions between each ``begin`` mark and the next ``end`` mark, in order."""
+        out: list[int] = []
+        start: int | None = None
+        for name, count in self.marks:
+            if name == begin:
+                start = count
+            elif name == end and start is not None:
+                out.append(count - start)
+                start = None
+        return out
+
+    def step_instructions(self) -> list[int]:
+        """Per training step (tt_mark_step_begin .. tt_mark_step_end)."""
+        return self.mark_pairs(*STEP)
+
+    def eval_instructions(self) -> list[int]:
+        return self.mark_pairs(*EVAL)
+
+    def region_instructions(self) -> list[int]:
+        return self.mark_pairs(*REGION)
+
+    def reason(self) -> str:
+        """How the run ended, in one line."""
+        if self.status == "ok":
+            return "exit code 0"
+        if self.status == "exit":
+            return f"exit code {self.exit_code}"
+        if self.status == "fault":
+            f = self.fault
+            if f is None:
+                return f"fault (exit code {self.exit_code}) without a fault record"
+            # pc = lr = 0: the core could not stack the exception frame (the stack was gone).
+            where = ("at an unknown pc (no exception frame could be stacked)"
+                     if f.get("pc") == 0 and f.get("lr") == 0 else f"at pc={_hex(f.get('pc'))}")
+            text = f"fault: {f.get('kind', '?')} {where} (lr={_hex(f.get('lr'))}, cfsr={_hex(f.get('cfsr'))}"
+            if "addr" in f:
+                text += f", address {_hex(f.get('addr'))}"
+            return text + ")"
+        if self.status == "timeout":
+            if self.insn_limit is not None:
+                return f"instruction limit of {self.insn_limit} reached (guest hung?)"
+            return f"timeout after {self.timeout_s:g} s (guest hung)"
+        return f"emulator error: {self.detail or 'unknown'}"
+
+
+def _hex(v: object) -> str:
+    return f"0x{v:08x}" if isinstance(v, int) else "?"
+
+
+class Emulator(abc.ABC):
+    """A backend that runs a firmware ELF for a board and returns a ``Run``."""
+
+    name: str = "?"
+
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The emulator's version string (ToolMissing when it is not installed)."""
+
+    @abc.abstractmethod
+    def run(self, elf: Path, board: Board, timeout_s: float = 60.0, profile: bool = False,
+            insn_limit: int | None = None) -> Run:
+        """Run ``elf`` to its end, or until ``timeout_s`` wall seconds / ``insn_limit`` instructions."""
