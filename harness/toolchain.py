@@ -235,7 +235,8 @@ def _board_defines(board: Board, backend: str) -> dict[str, str | int | None]:
             "TT_HAS_FPU": 1 if board.fpu else 0, f"TT_BOARD_{_safe_name(board.name).upper()}": 1}
 
 
-def _support_objects(board: Board, backend: str, cc_version: str, flags: Sequence[str]) -> tuple[str, list[Path]]:
+def _support_objects(board: Board, backend: str, cc_version: str,
+                     flags: Sequence[str]) -> tuple[str, list[Path]]:
     """The board's startup and the whole runtime, compiled once per board and flags (cached).
 
     They see only the board's defines: an application's defines and include folders are its own."""
@@ -313,7 +314,8 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
             over = _overflow_error(r.stderr, board, stack_size, biggest)
             if over is not None:
                 raise over
-            raise BuildError("linking failed:\n" + "\n".join(f"    {line}" for line in r.stderr.splitlines()[:12]),
+            shown = "\n".join(f"    {line}" for line in r.stderr.splitlines()[:12])
+            raise BuildError("linking failed:\n" + shown,
                              "fix the link error(s) above; the command was: " + " ".join(link))
         _publish(tmp, final)
     except BaseException:

@@ -17,7 +17,8 @@ def board():
 
 @pytest.fixture(scope="module")
 def report(board):
-    fw = build_firmware(board, [SELFTEST], defines={"TT_CASE_LOOP": 1}, stack_size=8192, name="selftest-loop-8k")
+    fw = build_firmware(board, [SELFTEST], defines={"TT_CASE_LOOP": 1}, stack_size=8192,
+                        name="selftest-loop-8k")
     return memory_report(fw.elf, board)
 
 

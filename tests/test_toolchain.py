@@ -74,6 +74,15 @@ def test_warnings_are_errors():
                        name="warn")
 
 
+def test_link_error_is_readable():
+    src = "void tt_nowhere(void);\nvoid tt_caller(void);\nvoid tt_caller(void) { tt_nowhere(); }\n"
+    app = "void tt_caller(void);\nint main(void);\nint main(void) { tt_caller(); return 0; }\n"
+    with pytest.raises(BuildError) as e:
+        build_firmware(BOARD, [], generated={"caller.c": src, "app.c": app}, name="undefined")
+    assert str(e.value).startswith("linking failed:")
+    assert "undefined reference to `tt_nowhere'" in str(e.value)
+
+
 def test_ram_overflow_is_a_budget_failure_with_the_bytes_over():
     with pytest.raises(BudgetExceeded) as e:
         build_firmware(BOARD, [SELFTEST], defines={"TT_CASE_OVERBUDGET": 1}, name="selftest-overbudget")

@@ -158,7 +158,8 @@ def _parse_board(raw: Any, path: Path) -> Board:
     fpu = b["fpu"]
     fpu = None if fpu in (None, "none", False) else str(fpu)
     if b["float_abi"] not in _FLOAT_ABIS:
-        raise _fail(path, f"float_abi must be one of {', '.join(sorted(_FLOAT_ABIS))}, got {b['float_abi']!r}",
+        choices = ", ".join(sorted(_FLOAT_ABIS))
+        raise _fail(path, f"float_abi must be one of {choices}, got {b['float_abi']!r}",
                     "hard for parts with an FPU")
     if not isinstance(b["hosts"], dict) or not b["hosts"]:
         raise _fail(path, "hosts must map an emulator name to its machine", "add 'hosts: qemu: ...'")

@@ -27,5 +27,7 @@ def test_reasons():
     assert make(status="fault", records=(g,)).reason() == (
         "fault: stack_overflow at an unknown pc (no exception frame could be stacked) "
         "(lr=0x00000000, cfsr=0x00000092, address 0x200000f0)")
-    assert make(status="timeout", timeout_s=2.5, exit_code=None).reason() == "timeout after 2.5 s (guest hung)"
-    assert make(status="error", detail="qemu-system-arm: bad").reason() == "emulator error: qemu-system-arm: bad"
+    assert make(status="timeout", timeout_s=2.5, exit_code=None).reason() == \
+        "timeout after 2.5 s (guest hung)"
+    assert make(status="error", detail="qemu-system-arm: bad").reason() == \
+        "emulator error: qemu-system-arm: bad"

@@ -29,7 +29,8 @@ def dot(n: int) -> int:
 
 
 def build(case: str, **kw):
-    return build_firmware(BOARD, [SELFTEST], defines={f"TT_CASE_{case}": 1}, name=f"selftest-{case.lower()}", **kw)
+    return build_firmware(BOARD, [SELFTEST], defines={f"TT_CASE_{case}": 1},
+                          name=f"selftest-{case.lower()}", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,8 @@ def test_stack_overflow_hits_the_mpu_guard(qemu, stack):
     r = qemu.run(fw.elf, BOARD, timeout_s=10)
     assert r.status == "fault", r.reason()
     assert r.fault["kind"] == "stack_overflow"
-    assert r.reason().startswith("fault: stack_overflow at an unknown pc (no exception frame could be stacked)")
+    assert r.reason().startswith(
+        "fault: stack_overflow at an unknown pc (no exception frame could be stacked)")
     assert r.fault["addr"] - 0x20000000 < 256  # the guard: the first 256 B of RAM
 
 
