@@ -1,0 +1,153 @@
+"""``mcutrain``: run scenarios without pytest, list them, and check the installation."""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import MctError
+from .pipeline import REPO, Pipeline, applicable_checks
+from .scenario import Scenario, load_scenarios
+from .units import fmt_bytes, fmt_count
+
+DEFAULT_SCENARIO = REPO / "scenarios" / "selftest.yaml"
+
+
+def _scenario_files(paths: list[str]) -> list[Path]:
+    if not paths:
+        return [DEFAULT_SCENARIO]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise MctError(f"no such scenario file or directory: {p}",
+                           "give a path to a .yaml file or a folder of them (see `mcutrain list`)")
+    return files
+
+
+def _load(paths: list[str], select: str | None) -> list[Scenario]:
+    scenarios = [s for f in _scenario_files(paths) for s in load_scenarios(f)]
+    if select:
+        scenarios = [s for s in scenarios if select in s.name]
+        if not scenarios:
+            raise MctError(f"no scenario name contains {select!r}", "see `mcutrain list`")
+    return scenarios
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for s in _load(args.paths or [str(REPO / "scenarios")], args.k):
+        print(f"{s.location:<45} {s.name:<32} {s.board:<10} {s.description}")
+    return 0
+
+
+def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
+    ok = True
+    print(f"\n== {s.name} [{s.board}]  ({s.location})")
+    if s.description:
+        print(f"   {s.description}")
+    for name, is_gate in applicable_checks(s):
+        if gate and not is_gate:
+            continue
+        check = pipeline.check(s, name)
+        mark = "skip" if check.skipped else ("PASS" if check.ok else "FAIL")
+        ok &= check.ok
+        print(f"  [{mark}] {name:<13} {check.summary}")
+        if check.details and (not check.ok or name in ("memory", "instructions", "stack")):
+            print("\n".join("      " + line for line in check.details.splitlines()))
+    out = pipeline.outcome(s)
+    if out.run is not None and out.run.profile:
+        top = sorted(out.run.profile.items(), key=lambda kv: -kv[1])[:8]
+        total = max(out.run.insn_total, 1)
+        print("  instruction profile (top functions):")
+        for fn, n in top:
+            print(f"      {fmt_count(n):>20}  {100 * n / total:5.1f}%  {fn}")
+    return ok
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pytest_plugin import write_report
+
+    scenarios = _load(args.paths, args.k)
+    pipeline = Pipeline(emulator=args.emulator)
+    t0 = time.monotonic()
+    all_ok = True
+    results = {}
+    for i, s in enumerate(scenarios, 1):
+        print(f"[{i}/{len(scenarios)}] {s.name} ...", flush=True)
+        ok = _print_outcome(pipeline, s, args.gate)
+        all_ok &= ok
+        out = pipeline.outcome(s)
+        results[(str(s.file), s.name)] = {
+            "file": str(s.file), "scenario": s.name, "board": s.board,
+            "ok": ok, "metrics": out.metrics}
+    report_dir = Path(args.report_dir) if args.report_dir else REPO / "reports" / time.strftime(
+        "%Y%m%d-%H%M%S")
+    path = write_report(results, report_dir)
+    verdict = "all checks passed" if all_ok else "SOME CHECKS FAILED"
+    print(f"\n{len(scenarios)} scenario(s), {verdict} in {time.monotonic() - t0:.1f} s")
+    print(f"report: {path}")
+    return 0 if all_ok else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the tools and build the emulator plugin; print versions."""
+    from .emulators.plugin import ensure_plugin
+
+    ok = True
+    for tool, pkg in (("arm-none-eabi-gcc", "gcc-arm-none-eabi"), ("qemu-system-arm", "qemu-system-arm"),
+                      ("gcc", "gcc")):
+        path = shutil.which(tool)
+        if path is None:
+            print(f"  missing  {tool:<20} fix: apt-get install --no-install-recommends {pkg}")
+            ok = False
+            continue
+        version = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+        print(f"  ok       {tool:<20} {version.splitlines()[0] if version else '?'}")
+    if ok:
+        plugin = ensure_plugin()
+        print(f"  ok       {'qemu plugin':<20} {plugin}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mcutrain", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="build, emulate and check scenarios (default: "
+                                       f"{DEFAULT_SCENARIO.relative_to(REPO)})")
+    p_run.add_argument("paths", nargs="*", help="scenario files or folders")
+    p_run.add_argument("-k", help="only scenarios whose name contains this text")
+    p_run.add_argument("--gate", action="store_true", help="build and memory checks only")
+    p_run.add_argument("--emulator", default="qemu", choices=["qemu", "renode"])
+    p_run.add_argument("--report-dir", help="where to write report.json")
+    p_run.set_defaults(fn=cmd_run)
+    p_list = sub.add_parser("list", help="list scenarios")
+    p_list.add_argument("paths", nargs="*")
+    p_list.add_argument("-k", help="only names containing this text")
+    p_list.set_defaults(fn=cmd_list)
+    p_doc = sub.add_parser("doctor", help="check tools, build the emulator plugin")
+    p_doc.set_defaults(fn=cmd_doctor)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except MctError as e:
+        print(f"mcutrain: error: {e.message}", file=sys.stderr)
+        if e.fix:
+            print(f"  fix: {e.fix}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mcutrain: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

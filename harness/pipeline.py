@@ -1,0 +1,320 @@
+"""From a scenario to checked numbers: build, memory report, emulator run, checks.
+
+``Pipeline`` runs each stage at most once per scenario and keeps the result, so the
+pytest items of one scenario (build, memory, run, ...) share one build and one run, and
+the CLI calls the same code. Every check returns a ``Check`` whose text is the failure
+report a user reads: the numbers against the budget, the reason, the console tail.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .boards import Board, load_board
+from .elf import MemoryReport, memory_report
+from .emulators.base import Run
+from .errors import BudgetExceeded, BuildError, MctError
+from .scenario import Scenario
+from .toolchain import Firmware, build_firmware
+from .units import fmt_bytes, fmt_count
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+FIRMWARE_SRC = REPO / "firmware_src"
+
+#: The checks of a scenario, in order; ``gate`` ones need no emulator.
+CHECKS: tuple[tuple[str, bool], ...] = (
+    ("build", True),
+    ("memory", True),
+    ("run", False),
+    ("instructions", False),
+    ("stack", False),
+)
+
+
+def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
+    """The checks that can say something about this scenario (name, is it a gate check)."""
+    out = []
+    for name, gate in CHECKS:
+        e, b = scenario.expect, scenario.budgets
+        if name == "instructions" and (e.region_instructions is None and e.step_instructions is None
+                                       and b.step_instructions is None):
+            continue
+        if name == "stack" and e.status != "ok":
+            continue  # a run that must fault or hang prints no final stack record
+        out.append((name, gate))
+    return out
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    summary: str
+    details: str = ""
+    skipped: bool = False
+
+    def text(self) -> str:
+        return self.summary + (f"\n{self.details}" if self.details else "")
+
+
+@dataclass
+class Outcome:
+    """Everything learned about one scenario so far (filled lazily by ``Pipeline``)."""
+
+    scenario: Scenario
+    board: Board
+    firmware: Firmware | None = None
+    build_error: MctError | None = None
+    memory: MemoryReport | None = None
+    run: Run | None = None
+    run_error: MctError | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _tail(text: str, n: int = 15) -> str:
+    lines = text.rstrip("\n").splitlines()
+    shown = lines[-n:]
+    head = f"console (last {len(shown)} of {len(lines)} lines):" if lines else "console: (nothing printed)"
+    return "\n".join([head] + [f"  | {line}" for line in shown])
+
+
+def _app_sources(board: Board, app: str) -> list[Path]:
+    app_dir = FIRMWARE_SRC / "app" / app
+    if not app_dir.is_dir():
+        known = sorted(p.name for p in (FIRMWARE_SRC / "app").iterdir() if p.is_dir())
+        raise BuildError(f"firmware app {app!r} not found in {FIRMWARE_SRC / 'app'}",
+                         f"use one of: {', '.join(known)}")
+    return sorted(app_dir.glob("*.c"))
+
+
+class Pipeline:
+    """Runs the stages of scenarios on demand and caches their results in memory."""
+
+    def __init__(self, emulator: str = "qemu", report_dir: Path | None = None):
+        self.emulator = emulator
+        self.report_dir = report_dir
+        self._outcomes: dict[tuple[Path, str], Outcome] = {}
+
+    def outcome(self, scenario: Scenario) -> Outcome:
+        key = (scenario.file, scenario.name)
+        if key not in self._outcomes:
+            self._outcomes[key] = Outcome(scenario, load_board(scenario.board))
+        return self._outcomes[key]
+
+    # -- stages ------------------------------------------------------------------------------
+    def build(self, scenario: Scenario) -> Outcome:
+        out = self.outcome(scenario)
+        if out.firmware is not None or out.build_error is not None:
+            return out
+        fw = scenario.firmware
+        assert fw is not None
+        defines = {f"TT_CASE_{fw.case.upper()}": "1"} if fw.case else {}
+        try:
+            out.firmware = build_firmware(
+                out.board, _app_sources(out.board, fw.app), generated={},
+                include_dirs=[FIRMWARE_SRC / "app" / fw.app], defines=defines,
+                stack_size=scenario.stack, name=scenario.name)
+        except (BuildError, BudgetExceeded) as e:
+            out.build_error = e
+            return out
+        out.memory = memory_report(out.firmware.elf, out.board)
+        m = out.memory
+        out.metrics.update(flash=m.flash, static_sram=m.static_sram, stack_reserved=m.stack_reserved,
+                           data_region=m.data_region)
+        return out
+
+    def run(self, scenario: Scenario) -> Outcome:
+        out = self.build(scenario)
+        if out.firmware is None or out.run is not None or out.run_error is not None:
+            return out
+        from .emulators import get_emulator
+
+        try:
+            out.run = get_emulator(self.emulator).run(out.firmware.elf, out.board,
+                                                      timeout_s=scenario.timeout)
+        except MctError as e:
+            out.run_error = e
+            return out
+        r = out.run
+        out.metrics.update(status=r.status, exit_code=r.exit_code, insn_total=r.insn_total,
+                           wall_s=round(r.wall_s, 3), counting=r.method)
+        steps = r.step_instructions()
+        if steps:
+            out.metrics["step_instructions"] = max(steps)
+        regions = r.region_instructions()
+        if regions:
+            out.metrics["region_instructions"] = regions[0]
+        hwm = _stack_high_water(r)
+        if hwm is not None and out.memory is not None:
+            out.metrics["stack_high_water"] = hwm
+            out.metrics["peak_sram"] = out.memory.peak_sram(hwm)
+        return out
+
+    # -- checks ------------------------------------------------------------------------------
+    def check(self, scenario: Scenario, name: str) -> Check:
+        fn: Callable[[Scenario], Check] = getattr(self, f"_check_{name}")
+        return fn(scenario)
+
+    def _check_build(self, s: Scenario) -> Check:
+        out = self.build(s)
+        if out.build_error is not None:
+            return Check("build", False, f"build failed: {out.build_error.message}",
+                         f"fix: {out.build_error.fix}" if out.build_error.fix else "")
+        assert out.firmware is not None
+        return Check("build", True, f"built {out.firmware.elf}")
+
+    def _needs_build(self, s: Scenario, name: str) -> Outcome | Check:
+        out = self.build(s)
+        if out.firmware is None:
+            return Check(name, False, f"{name}: not checked, the build failed "
+                                      f"({out.build_error.message if out.build_error else '?'})")
+        return out
+
+    def _check_memory(self, s: Scenario) -> Check:
+        out = self._needs_build(s, "memory")
+        if isinstance(out, Check):
+            return out
+        m = out.memory
+        assert m is not None
+        sram_budget = s.budgets.sram or out.board.sram
+        flash_budget = s.budgets.flash or out.board.flash
+        planned = m.static_sram + m.stack_reserved
+        rows = [
+            f"  flash              {fmt_bytes(m.flash):>24}   budget {fmt_bytes(flash_budget)}",
+            f"  static SRAM        {fmt_bytes(m.static_sram):>24}   (.data {m.data} B + .bss {m.bss} B)",
+            f"  reserved stack     {fmt_bytes(m.stack_reserved):>24}",
+            f"  static + stack     {fmt_bytes(planned):>24}   budget {fmt_bytes(sram_budget)}",
+            f"  data region        {fmt_bytes(m.data_region):>24}   (samples; not counted as flash)",
+        ]
+        problems = []
+        if m.flash > flash_budget:
+            problems.append(f"flash {fmt_bytes(m.flash)} exceeds the budget {fmt_bytes(flash_budget)} "
+                            f"by {m.flash - flash_budget} B")
+        if planned > sram_budget:
+            problems.append(f"SRAM (static + reserved stack) {fmt_bytes(planned)} exceeds the budget "
+                            f"{fmt_bytes(sram_budget)} by {planned - sram_budget} B")
+        largest = "\n".join(f"    {sym.size:>8} B  {sym.region:<6} {sym.name}" for sym in m.symbols[:8])
+        details = "\n".join(rows) + ("\n  largest symbols:\n" + largest if largest else "")
+        if problems:
+            return Check("memory", False, "; ".join(problems), details)
+        return Check("memory", True, f"flash {fmt_bytes(m.flash)}, SRAM {fmt_bytes(planned)} "
+                                     f"within budget", details)
+
+    def _needs_run(self, s: Scenario, name: str) -> Outcome | Check:
+        out = self.run(s)
+        if out.firmware is None:
+            return Check(name, False, f"{name}: not checked, the build failed")
+        if out.run is None:
+            msg = out.run_error.message if out.run_error else "no run"
+            fix = f"\nfix: {out.run_error.fix}" if out.run_error and out.run_error.fix else ""
+            return Check(name, False, f"{name}: the emulator could not run the firmware: {msg}{fix}")
+        return out
+
+    def _check_run(self, s: Scenario) -> Check:
+        out = self._needs_run(s, "run")
+        if isinstance(out, Check):
+            return out
+        r = out.run
+        assert r is not None
+        e = s.expect
+        problems = []
+        if r.status != e.status:
+            problems.append(f"expected the run to end with status {e.status!r}, it ended with "
+                            f"{r.status!r}: {r.reason()}")
+        if e.exit_code is not None and r.exit_code != e.exit_code:
+            problems.append(f"expected exit code {e.exit_code}, got {r.exit_code}")
+        if e.fault is not None:
+            kind = r.fault.get("kind") if r.fault else None
+            if kind != e.fault:
+                problems.append(f"expected fault {e.fault!r}, got {kind!r}")
+        if r.record_error is not None:
+            problems.append(f"malformed record: {r.record_error}")
+        if e.status == "ok" and r.status == "ok" and not any(x.get("t") == "done" for x in r.records):
+            problems.append("the firmware exited 0 without printing its 'done' record")
+        details = _tail(r.console)
+        if problems:
+            return Check("run", False, "; ".join(problems), details)
+        return Check("run", True, f"run ended as expected: {r.reason()} "
+                                  f"({fmt_count(r.insn_total)} instructions, {r.wall_s:.2f} s)", details)
+
+    def _check_instructions(self, s: Scenario) -> Check:
+        out = self._needs_run(s, "instructions")
+        if isinstance(out, Check):
+            return out
+        r = out.run
+        assert r is not None
+        e, b = s.expect, s.budgets
+        if e.region_instructions is None and e.step_instructions is None and b.step_instructions is None:
+            return Check("instructions", True, "no instruction expectation or budget", skipped=True)
+        problems, rows = [], []
+        regions, steps = r.region_instructions(), r.step_instructions()
+        if e.region_instructions is not None:
+            if not regions:
+                problems.append("expected a region count, but the firmware marked no region "
+                                "(tt_mark_region_begin/end were never called)")
+            for i, n in enumerate(regions):
+                rows.append(f"  region {i}: {fmt_count(n)} instructions (expected {e.region_instructions.text})")
+                if not e.region_instructions.check(n):
+                    problems.append(f"region {i}: {n} instructions, expected {e.region_instructions.text}")
+        limit = b.step_instructions
+        if e.step_instructions is not None or limit is not None:
+            if not steps:
+                problems.append("expected training steps, but the firmware marked none "
+                                "(tt_mark_step_begin/end were never called)")
+            for i, n in enumerate(steps):
+                if e.step_instructions is not None and not e.step_instructions.check(n):
+                    problems.append(f"step {i}: {n} instructions, expected {e.step_instructions.text}")
+                if limit is not None and n > limit:
+                    problems.append(f"step {i}: {fmt_count(n)} instructions exceeds the budget "
+                                    f"{fmt_count(limit)} by {n - limit}")
+            if steps:
+                rows.append(f"  steps: {len(steps)}, max {fmt_count(max(steps))}, "
+                            f"min {fmt_count(min(steps))} instructions"
+                            + (f" (budget {fmt_count(limit)})" if limit else ""))
+        rows.append(f"  counted by: {r.method}")
+        if problems:
+            return Check("instructions", False, "; ".join(problems[:5]), "\n".join(rows))
+        return Check("instructions", True, "instruction counts as expected", "\n".join(rows))
+
+    def _check_stack(self, s: Scenario) -> Check:
+        out = self._needs_run(s, "stack")
+        if isinstance(out, Check):
+            return out
+        r, m = out.run, out.memory
+        assert r is not None and m is not None
+        hwm = _stack_high_water(r)
+        if hwm is None and r.status != "ok":
+            return Check("stack", False, f"stack: not measured, the run did not complete: {r.reason()}")
+        if hwm is None:
+            if s.expect.status != "ok":
+                return Check("stack", True, "no stack record (the run was expected to stop early)",
+                             skipped=True)
+            return Check("stack", False, "the firmware printed no stack high-water mark "
+                                         "(a {\"t\":\"mem\",\"stack\":N} record)", _tail(r.console))
+        budget = s.budgets.sram or out.board.sram
+        peak = m.peak_sram(hwm)
+        details = (f"  stack high-water   {fmt_bytes(hwm):>24}   reserved {fmt_bytes(m.stack_reserved)}\n"
+                   f"  peak SRAM          {fmt_bytes(peak):>24}   budget {fmt_bytes(budget)}\n"
+                   f"    = static {m.static_sram} B + stack {hwm} B")
+        problems = []
+        if hwm > m.stack_reserved:
+            problems.append(f"stack high-water {hwm} B exceeds the reserved stack {m.stack_reserved} B")
+        if peak > budget:
+            problems.append(f"peak SRAM {fmt_bytes(peak)} exceeds the budget {fmt_bytes(budget)} "
+                            f"by {peak - budget} B")
+        if s.expect.stack is not None and not s.expect.stack.check(hwm):
+            problems.append(f"stack high-water {hwm} B, expected {s.expect.stack.text}")
+        if problems:
+            return Check("stack", False, "; ".join(problems), details)
+        return Check("stack", True, f"peak SRAM {fmt_bytes(peak)} within budget", details)
+
+
+def _stack_high_water(r: Run) -> int | None:
+    for rec in reversed(r.records):
+        if rec.get("t") == "mem" and "stack" in rec:
+            return int(rec["stack"])
+    return None

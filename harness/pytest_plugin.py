@@ -1,0 +1,176 @@
+"""pytest integration: scenario YAML files become test items that share one build and one run.
+
+Each scenario yields one item per check of ``harness.pipeline.CHECKS`` (``build``, ``memory``,
+``run``, ...). Build and memory items carry the ``gate`` marker (no emulator needed); the
+others carry ``emulate``. A failing item reports the numbers against the budget, the
+reason and the console tail, and points at the scenario's ``file:line``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import MctError
+from .pipeline import Pipeline, applicable_checks
+from .scenario import Scenario, load_scenarios
+
+_PIPELINE = pytest.StashKey[Pipeline]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mcutrain")
+    group.addoption("--emulator", default="qemu", choices=["qemu", "renode"],
+                    help="emulator backend for scenario runs (default: qemu)")
+    group.addoption("--report-dir", default=None,
+                    help="where to write report.json (default: reports/<timestamp>)")
+    group.addoption("--gate", action="store_true",
+                    help="run only the build and memory checks of scenarios (no emulation)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"))
+    config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
+
+
+def _is_scenario_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and "scenarios" in path.parts
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if _is_scenario_file(file_path) and file_path.name != "README.yaml":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioCollectError(Exception):
+    pass
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        try:
+            scenarios = load_scenarios(self.path)
+        except MctError as e:
+            raise ScenarioCollectError(str(e)) from None
+        gate_only = self.config.getoption("--gate")
+        for scenario in scenarios:
+            for tag in scenario.tags:
+                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
+            for check, is_gate in applicable_checks(scenario):
+                if gate_only and not is_gate:
+                    continue
+                item = ScenarioItem.from_parent(self, name=f"{scenario.name}::{check}",
+                                                scenario=scenario, check=check)
+                item.add_marker("gate" if is_gate else "emulate")
+                for tag in scenario.tags:
+                    item.add_marker(tag)
+                yield item
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(ScenarioCollectError):
+            return f"invalid scenario file:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+
+class ScenarioCheckFailed(Exception):
+    pass
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, check: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.check = check
+
+    def runtest(self) -> None:
+        pipeline = self.config.stash[_PIPELINE]
+        result = pipeline.check(self.scenario, self.check)
+        outcome = pipeline.outcome(self.scenario)
+        self.user_properties.append(("mcutrain", json.dumps({
+            "file": str(self.scenario.file), "scenario": self.scenario.name,
+            "board": self.scenario.board, "check": self.check, "ok": result.ok,
+            "summary": result.summary, "metrics": outcome.metrics,
+        }, default=str)))
+        if result.skipped:
+            pytest.skip(result.summary)
+        if not result.ok:
+            raise ScenarioCheckFailed(result.text())
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(ScenarioCheckFailed):
+            return (f"scenario {self.scenario.name!r} ({self.scenario.location}), check "
+                    f"{self.check!r} on board {self.scenario.board}:\n{excinfo.value}")
+        if excinfo.errisinstance(MctError):
+            return f"scenario {self.scenario.name!r} ({self.scenario.location}): {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.scenario.file, self.scenario.line - 1, f"{self.scenario.name}::{self.check}"
+
+
+class ResultCollector:
+    """Collects per-scenario metrics from test reports (they cross xdist workers)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.results: dict[tuple[str, str], dict] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.when == "setup" and report.skipped):
+            return
+        for key, value in report.user_properties:
+            if key != "mcutrain":
+                continue
+            data = json.loads(value)
+            entry = self.results.setdefault((data["file"], data["scenario"]), {
+                "file": data["file"], "scenario": data["scenario"], "board": data["board"],
+                "checks": {}, "metrics": {}})
+            entry["checks"][data["check"]] = {"outcome": report.outcome, "summary": data["summary"]}
+            entry["metrics"].update(data["metrics"])
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput") or not self.results:
+            return  # an xdist worker: the controller writes the report
+        opt = self.config.getoption("--report-dir")
+        report_dir = (Path(opt) if opt else
+                      Path(self.config.rootpath) / "reports" / time.strftime("%Y%m%d-%H%M%S"))
+        path = write_report(self.results, report_dir)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"mcutrain report: {path}")
+
+
+def _tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0].strip() if out else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+
+
+def write_report(results: dict, report_dir: Path, extra: dict | None = None) -> Path:
+    """Write ``report.json`` atomically into ``report_dir`` and return its path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cross_compiler": _tool_version(["arm-none-eabi-gcc", "--version"]),
+            "emulator": _tool_version(["qemu-system-arm", "--version"]),
+        },
+        "scenarios": sorted(results.values(), key=lambda r: (r["file"], r["scenario"])),
+        **(extra or {}),
+    }
+    path = report_dir / "report.json"
+    tmp = path.with_suffix(f".tmp.{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,86 @@
+"""Every failure mode of the plumbing makes a scenario item fail with a message naming the cause.
+
+Each case runs pytest (via pytester) on a scenario that expects a clean run of a self-test
+firmware which does not deliver one, and asserts the failure report's words and numbers.
+"""
+import textwrap
+
+import pytest
+
+
+def run_scenario(pytester, body: str, *args: str):
+    d = pytester.mkdir("scenarios")
+    (d / "bad.yaml").write_text(textwrap.dedent(body))
+    return pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+                              "--report-dir", str(pytester.path / "reports"), str(d), *args)
+
+
+def one(case: str, extra: str = "") -> str:
+    return f"""
+    scenarios:
+      - name: bad-{case}
+        firmware: {{app: selftest, case: {case}}}
+        timeout: 3
+    {extra}"""
+
+
+@pytest.mark.parametrize("case,check,needles", [
+    ("fault", "run", ["expected the run to end with status 'ok', it ended with 'fault'", "busfault"]),
+    ("overflow", "run", ["ended with 'fault'", "stack_overflow"]),
+    ("hang", "run", ["ended with 'timeout'", "timeout after 3"]),
+    ("exit", "run", ["ended with 'exit'", "exit code 3"]),
+    ("malformed", "run", ["malformed record", "line"]),
+    ("overbudget", "build", ["build failed", "region RAM overflowed by 98312 bytes", "selftest_big"]),
+])
+def test_failure_names_the_cause(pytester, case, check, needles):
+    result = run_scenario(pytester, one(case))
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert f"FAILED scenarios/bad.yaml::bad-{case}::{check}" in out
+    section = out[out.index(f"bad-{case}::{check}"):]
+    for needle in needles:
+        assert needle in section, f"{needle!r} not in:\n{section}"
+    assert "bad.yaml:3" in out  # the report points at the scenario's file and line
+
+
+def test_wrong_instruction_count_shows_both_numbers(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: count
+        firmware: {app: selftest, case: loop}
+        expect: {region_instructions: 5000}
+    """)
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "region 0: 5137 instructions, expected == 5000" in out
+
+
+def test_sram_budget_failure_states_the_bytes_over(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: tight
+        firmware: {app: selftest, case: loop}
+        stack: 8KiB
+        budgets: {sram: 4KiB}
+    """)
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "exceeds the budget 4.0 KiB (4096 B) by" in out
+    assert "largest symbols" in out
+
+
+def test_invalid_scenario_file_is_a_collection_error_with_line(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: typo
+        firmware: {app: selftest}
+        budgets: {sramm: 4KiB}
+    """)
+    out = result.stdout.str()
+    assert result.ret != 0
+    assert "bad.yaml:5: unknown key 'budgets.sramm'" in out and "did you mean 'sram'" in out
+
+
+def test_gate_runs_no_emulator(pytester):
+    result = run_scenario(pytester, one("hang"), "--gate")
+    result.assert_outcomes(passed=2)  # build and memory only: the hang is never run
