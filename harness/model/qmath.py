@@ -65,13 +65,6 @@ def quantize_multiplier_array(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mult, shift
 
 
-def _trunc_div_pow2_31(v: np.ndarray) -> np.ndarray:
-    """C integer division by 2**31 (toward zero) of int64 values."""
-    q = v >> 31  # floor
-    inexact = (v & ((1 << 31) - 1)) != 0
-    return q + ((v < 0) & inexact)
-
-
 def requantize(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
     """TFLite's MultiplyByQuantizedMultiplier on int64 arrays (docs/arithmetic.md §3).
 
@@ -81,22 +74,34 @@ def requantize(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.nd
     acc = np.asarray(acc, dtype=np.int64)
     mult = np.asarray(multiplier, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
+    x = acc
+    if np.any(shift > 0):
+        x = acc << np.maximum(shift, 0)
+        if x.size and (x.max() > INT32_MAX or x.min() < INT32_MIN):
+            raise OverflowError(
+                "requantize: accumulator << shift leaves int32 (the C kernel would overflow); "
+                "the layer's multiplier is too large for its accumulator range: recalibrate the "
+                "output range of this layer")
+    # SaturatingRoundingDoublingHighMul: (ab + nudge) / 2**31 with C (toward zero) division
+    v = x * mult
+    neg = v < 0
+    v += np.int64(1 << 30)
+    v -= neg * np.int64((1 << 31) - 1)          # nudge = 1 - 2**30 for ab < 0
+    neg_inexact = (v < 0) & ((v & np.int64((1 << 31) - 1)) != 0)
+    h = v >> 31                                  # floor ...
+    h += neg_inexact                             # ... made toward zero
+    if np.any(mult == INT32_MIN):
+        h = np.where((x == INT32_MIN) & (mult == INT32_MIN), np.int64(INT32_MAX), h)
+    # RoundingDivideByPOT(h, right)
     right = np.maximum(-shift, 0)
-    x = acc << left
-    if x.size and (x.max() > INT32_MAX or x.min() < INT32_MIN):
-        raise OverflowError(
-            "requantize: accumulator << shift leaves int32 (the C kernel would overflow); "
-            "the layer's multiplier is too large for its accumulator range: recalibrate the "
-            "output range of this layer")
-    ab = x * mult
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    h = _trunc_div_pow2_31(ab + nudge)
-    h = np.where((x == INT32_MIN) & (mult == INT32_MIN), np.int64(INT32_MAX), h)
+    if not np.any(right):
+        return h
     mask = (np.int64(1) << right) - 1
-    rem = h & mask
     thr = (mask >> 1) + (h < 0)
-    return (h >> right) + (rem > thr)
+    rem = h & mask
+    h >>= right
+    h += rem > thr
+    return h
 
 
 def quantize_tensor(r: np.ndarray, qp: QParams) -> np.ndarray:

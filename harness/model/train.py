@@ -16,6 +16,14 @@ from typing import Literal
 
 import numpy as np
 
+try:  # a dependency of scikit-learn, hence installed with the project
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    from contextlib import nullcontext as _null
+
+    def threadpool_limits(limits: int):  # type: ignore[no-redef]
+        return _null()
+
 from .fold import BN_EPS
 from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, param_names
 
@@ -373,8 +381,16 @@ def train(graph: Graph, x: np.ndarray, y: np.ndarray, config: TrainConfig = Trai
     """Train ``graph`` on float32 images ``x`` (N, H, W, C) with integer labels ``y``.
 
     Starts from ``params`` (copied) or a seeded initialization. Deterministic for a given
-    config and data (shuffling and init come from ``config.seed``).
+    config and data (shuffling and init come from ``config.seed``). BLAS runs on one thread:
+    the matrices are small, so it is faster (no spinning threads on a shared machine) and the
+    summation order, hence the result, does not depend on the machine's core count.
     """
+    with threadpool_limits(limits=1):
+        return _train(graph, x, y, config, params, x_test, y_test)
+
+
+def _train(graph: Graph, x: np.ndarray, y: np.ndarray, config: TrainConfig, params: Params | None,
+           x_test: np.ndarray | None, y_test: np.ndarray | None) -> TrainResult:
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"train: {x.shape[0]} images and {y.shape[0]} labels")
     n_cls = graph.ops[-1].out_features  # type: ignore[union-attr]
