@@ -96,7 +96,8 @@ def load_dataset(name: str, classes: Sequence[int] | None = None, train: int | N
     if bad:
         raise DatasetError(f"{name} has no classes {bad} (it has 0..{len(all_classes) - 1})",
                            fix="choose class ids from that range")
-    shape = tuple(int(v) for v in input_shape) if input_shape is not None else tuple(raw.train_images.shape[1:])
+    native = tuple(raw.train_images.shape[1:])
+    shape = tuple(int(v) for v in input_shape) if input_shape is not None else native
     if len(shape) != 3 or min(shape) < 1:
         raise DatasetError(f"input_shape {tuple(shape)} is not (H, W, C)", fix="give three positive sizes")
     spec = DatasetSpec(name=name, classes=cls, train=train, test=test, seed=int(seed),

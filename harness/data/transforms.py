@@ -65,7 +65,8 @@ def to_float(images: np.ndarray, max_value: int) -> np.ndarray:
     return (images.astype(np.float32) / np.float32(max_value)).astype(np.float32)
 
 
-def _bilinear(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, outside: Literal["edge", "zero"]) -> np.ndarray:
+def _bilinear(img: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+              outside: Literal["edge", "zero"]) -> np.ndarray:
     """Sample (N, H, W, C) images at source pixel coordinates ``ys, xs`` (each (Ho, Wo))."""
     _, h, w, _ = img.shape
     if outside == "edge":
@@ -181,7 +182,8 @@ class DomainShift:
             if extra or "strength" not in spec:
                 raise DatasetError(f"shift {spec} must have exactly kind, strength and optionally seed",
                                    fix="e.g. shift: {kind: noise, strength: 0.5}")
-            return cls.preset(spec["kind"], float(spec["strength"]), int(spec.get("seed", 0)))  # type: ignore[arg-type]
+            return cls.preset(spec["kind"], float(spec["strength"]),  # type: ignore[arg-type]
+                              int(spec.get("seed", 0)))  # type: ignore[arg-type]
         fields = {"brightness", "contrast", "rotation_deg", "noise_std", "seed"}
         if set(spec) - fields:
             raise DatasetError(f"unknown shift keys {sorted(set(spec) - fields)}",

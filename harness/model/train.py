@@ -364,7 +364,9 @@ def predict_float(graph: Graph, params: Params, x: np.ndarray, batch_size: int =
     """Eval-mode logits (float32) of a batch, computed in chunks."""
     outs = [forward_float(graph, params, x[i:i + batch_size]).logits
             for i in range(0, x.shape[0], batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0, graph.ops[-1].out_features), np.float32)  # type: ignore[union-attr]
+    if not outs:
+        return np.zeros((0, graph.ops[-1].out_features), np.float32)  # type: ignore[union-attr]
+    return np.concatenate(outs)
 
 
 def accuracy_float(graph: Graph, params: Params, x: np.ndarray, y: np.ndarray) -> float:
@@ -398,7 +400,10 @@ def _train(graph: Graph, x: np.ndarray, y: np.ndarray, config: TrainConfig, para
         raise ValueError(f"train: label {int(np.max(y))} out of range for {n_cls} classes")
     t0 = time.perf_counter()
     rng = np.random.default_rng(config.seed)
-    p = {k: v.astype(np.float32, copy=True) for k, v in params.items()} if params else init_params(graph, config.seed)
+    if params:
+        p = {k: v.astype(np.float32, copy=True) for k, v in params.items()}
+    else:
+        p = init_params(graph, config.seed)
     check_params(graph, p)
     trainable = [k for k in p if not (k.endswith(".bn_mean") or k.endswith(".bn_var"))]
     m1 = {k: np.zeros_like(p[k]) for k in trainable}

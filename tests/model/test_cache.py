@@ -47,3 +47,11 @@ def test_unreadable_entry_is_retrained(tmp_path, small):
     assert not hit
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # replaced, no temp file left
     assert cache.cached_train(g, ds, CFG, cache_dir=tmp_path)[1]
+
+
+def test_code_fingerprint_ignores_comments_and_docstrings():
+    a = 'def f(x):\n    """doc"""\n    return x + 1  # one\n'
+    b = 'def f(x):\n    # a comment\n    return x + 1\n'
+    c = 'def f(x):\n    return x + 2\n'
+    assert cache._code_fingerprint(a) == cache._code_fingerprint(b) != cache._code_fingerprint(c)
+    assert len(cache.code_version()) == 64

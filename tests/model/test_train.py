@@ -66,3 +66,47 @@ def test_bad_labels_are_refused(digits16):
     g = zoo.small_cnn(digits16.input_shape, 3, width=8)
     with pytest.raises(ValueError, match="out of range"):
         train.train(g, digits16.train_x, digits16.train_y, train.TrainConfig(epochs=1))
+
+
+def _naive_conv(x, w, b, op):
+    n, h, wd, _ = x.shape
+    p, k, s = op.padding, op.kernel, op.stride
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    ho, wo = op.out_hw(h, wd)
+    cig, cog = op.in_ch // op.groups, op.out_ch // op.groups
+    out = np.zeros((n, ho, wo, op.out_ch))
+    for i in range(ho):
+        for j in range(wo):
+            patch = xp[:, i * s:i * s + k, j * s:j * s + k, :]
+            for c in range(op.out_ch):
+                g = c // cog
+                out[:, i, j, c] = np.sum(patch[..., g * cig:(g + 1) * cig] * w[c], axis=(1, 2, 3)) + b[c]
+    return out
+
+
+@pytest.mark.parametrize("kw", [
+    dict(in_ch=3, out_ch=5, kernel=3, stride=1, padding=1),
+    dict(in_ch=4, out_ch=6, kernel=3, stride=2, padding=1),
+    dict(in_ch=6, out_ch=6, kernel=3, stride=1, padding=1, groups=6),
+    dict(in_ch=6, out_ch=6, kernel=5, stride=2, padding=2, groups=6),
+    dict(in_ch=8, out_ch=4, kernel=1),
+    dict(in_ch=4, out_ch=6, kernel=3, padding=1, groups=2),
+], ids=["conv", "conv_s2", "dw", "dw5_s2", "pw", "grouped"])
+def test_conv2d_matches_naive_loops(kw):
+    from harness.model.graph import Conv
+    op = Conv("c", "in", "o", **kw)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 7, op.in_ch))
+    w, b = rng.normal(size=op.weight_shape), rng.normal(size=op.out_ch)
+    np.testing.assert_allclose(train.conv2d(x, w, b, op), _naive_conv(x, w, b, op), atol=1e-12)
+    # and the backward is the adjoint of the forward: <gy, conv(x)> derivatives
+    gy = rng.normal(size=train.conv2d(x, w, b, op).shape)
+    gx, gw, gb = train.conv2d_backward(gy, x, w, op)
+    eps = 1e-6
+    dx = rng.normal(size=x.shape)
+    num = (np.sum(gy * train.conv2d(x + eps * dx, w, b, op)) - np.sum(gy * train.conv2d(x - eps * dx, w, b, op))) / (2 * eps)
+    assert abs(num - np.sum(gx * dx)) < 1e-6 * max(1.0, abs(num))
+    dw = rng.normal(size=w.shape)
+    num = (np.sum(gy * train.conv2d(x, w + eps * dw, b, op)) - np.sum(gy * train.conv2d(x, w - eps * dw, b, op))) / (2 * eps)
+    assert abs(num - np.sum(gw * dw)) < 1e-6 * max(1.0, abs(num))
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 1, 2)))
