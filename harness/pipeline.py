@@ -32,6 +32,8 @@ CHECKS: tuple[tuple[str, bool], ...] = (
     ("run", False),
     ("instructions", False),
     ("stack", False),
+    ("accuracy", False),
+    ("parity", False),
 )
 
 
@@ -40,11 +42,18 @@ def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
     out = []
     for name, gate in CHECKS:
         e, b = scenario.expect, scenario.budgets
-        if name == "instructions" and (e.region_instructions is None and e.step_instructions is None
-                                       and b.step_instructions is None):
+        if name == "instructions" and not scenario.trains and (
+                e.region_instructions is None and e.step_instructions is None
+                and b.step_instructions is None):
             continue
         if name == "stack" and e.status != "ok":
             continue  # a run that must fault or hang prints no final stack record
+        if name in ("accuracy", "parity") and not scenario.trains:
+            continue
+        if name == "accuracy" and e.accuracy_after is None and e.accuracy_gain is None:
+            continue
+        if name == "parity" and e.parity == "none":
+            continue
         out.append((name, gate))
     return out
 
@@ -72,6 +81,10 @@ class Outcome:
     memory: MemoryReport | None = None
     run: Run | None = None
     run_error: MctError | None = None
+    workload: Any = None  # harness.workload.Workload for training scenarios
+    host_records: list[dict] | None = None
+    host_error: str | None = None
+    reference: Any = None  # harness.reference.TrainResult
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,15 +123,27 @@ class Pipeline:
         out = self.outcome(scenario)
         if out.firmware is not None or out.build_error is not None:
             return out
-        fw = scenario.firmware
-        assert fw is not None
-        defines = {f"TT_CASE_{fw.case.upper()}": "1"} if fw.case else {}
         try:
-            out.firmware = build_firmware(
-                out.board, _app_sources(out.board, fw.app), generated={},
-                include_dirs=[FIRMWARE_SRC / "app" / fw.app], defines=defines,
-                stack_size=scenario.stack, name=scenario.name)
-        except (BuildError, BudgetExceeded) as e:
+            if scenario.trains:
+                out.workload = self._workload(scenario)
+                w = out.workload
+                out.metrics.update(
+                    arena_planned=w.compiled.arena_size, trainable_bytes=w.compiled.emitted.trainable_bytes,
+                    arena_deferred_updates=w.compiled.deferred_arena, scheme=w.scheme.describe(),
+                    pretrain_accuracy=w.pretrain_accuracy)
+                out.firmware = build_firmware(
+                    out.board, _app_sources(out.board, "train"), generated=w.files(),
+                    include_dirs=[FIRMWARE_SRC / "app" / "train"], defines={},
+                    stack_size=scenario.stack, name=scenario.name)
+            else:
+                fw = scenario.firmware
+                assert fw is not None
+                defines = {f"TT_CASE_{fw.case.upper()}": "1"} if fw.case else {}
+                out.firmware = build_firmware(
+                    out.board, _app_sources(out.board, fw.app), generated={},
+                    include_dirs=[FIRMWARE_SRC / "app" / fw.app], defines=defines,
+                    stack_size=scenario.stack, name=scenario.name)
+        except MctError as e:
             out.build_error = e
             return out
         out.memory = memory_report(out.firmware.elf, out.board)
@@ -126,6 +151,12 @@ class Pipeline:
         out.metrics.update(flash=m.flash, static_sram=m.static_sram, stack_reserved=m.stack_reserved,
                            data_region=m.data_region)
         return out
+
+    def _workload(self, scenario: Scenario):
+        from .workload import prepare
+
+        assert scenario.model and scenario.dataset and scenario.training
+        return prepare(scenario.model, scenario.dataset, scenario.training)
 
     def run(self, scenario: Scenario) -> Outcome:
         out = self.build(scenario)
@@ -152,6 +183,52 @@ class Pipeline:
         if hwm is not None and out.memory is not None:
             out.metrics["stack_high_water"] = hwm
             out.metrics["peak_sram"] = out.memory.peak_sram(hwm)
+        if scenario.trains:
+            out.metrics.update(_training_metrics(r.records))
+            if steps:
+                out.metrics["step_instructions_mean"] = round(sum(steps) / len(steps))
+            evals = r.eval_instructions()
+            n_test = len(out.workload.test_y) if out.workload is not None else 0
+            if evals and n_test:
+                out.metrics["predict_instructions"] = round(evals[0] / n_test)
+        return out
+
+    def host_run(self, scenario: Scenario) -> Outcome:
+        """The same generated C built natively for the host (the parity oracle)."""
+        out = self.build(scenario)
+        if out.workload is None or out.host_records is not None or out.host_error is not None:
+            return out
+        import subprocess
+
+        from .records import scan_records
+        from .toolchain import build_host_program
+
+        try:
+            exe = build_host_program(_app_sources(out.board, "train") + _kernel_sources(),
+                                     out.workload.files(), name=f"{scenario.name}-host")
+            proc = subprocess.run([str(exe)], capture_output=True, text=True,
+                                  timeout=max(60.0, 10 * scenario.timeout))
+            records, err = scan_records(proc.stdout)
+            if err is not None or proc.returncode != 0:
+                out.host_error = f"host build exited {proc.returncode}: {err or proc.stderr[-500:]}"
+            out.host_records = list(records)
+        except (MctError, OSError, subprocess.TimeoutExpired) as e:
+            out.host_error = f"host-native build could not run: {e}"
+        return out
+
+    def reference(self, scenario: Scenario) -> Outcome:
+        """The numpy reference of the same training (harness.reference)."""
+        out = self.build(scenario)
+        if out.workload is None or out.reference is not None:
+            return out
+        from . import reference as ref
+
+        w, t = out.workload, scenario.training
+        assert t is not None
+        cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, qas=t.qas, rounding=t.rounding, seed=t.seed)
+        out.reference = ref.train(w.qmodel, w.scheme, w.train_x, w.train_y, cfg, w.test_x, w.test_y)
+        out.metrics["reference_accuracy_after"] = out.reference.acc_after
+        out.metrics["reference_epoch_loss"] = [round(x, 6) for x in out.reference.epoch_loss]
         return out
 
     # -- checks ------------------------------------------------------------------------------
@@ -233,6 +310,10 @@ class Pipeline:
                 problems.append(f"expected fault {e.fault!r}, got {kind!r}")
         if r.record_error is not None:
             problems.append(f"malformed record: {r.record_error}")
+        nan = next((x for x in r.records if x.get("t") == "nan"), None)
+        if nan is not None:
+            problems.append(f"training diverged: NaN loss at epoch {nan.get('epoch')} step "
+                            f"{nan.get('step')} (lower training.lr)")
         if e.status == "ok" and r.status == "ok" and not any(x.get("t") == "done" for x in r.records):
             problems.append("the firmware exited 0 without printing its 'done' record")
         details = _tail(r.console)
@@ -248,7 +329,8 @@ class Pipeline:
         r = out.run
         assert r is not None
         e, b = s.expect, s.budgets
-        if e.region_instructions is None and e.step_instructions is None and b.step_instructions is None:
+        if (not s.trains and e.region_instructions is None and e.step_instructions is None
+                and b.step_instructions is None):
             return Check("instructions", True, "no instruction expectation or budget", skipped=True)
         problems, rows = [], []
         regions, steps = r.region_instructions(), r.step_instructions()
@@ -275,10 +357,105 @@ class Pipeline:
                 rows.append(f"  steps: {len(steps)}, max {fmt_count(max(steps))}, "
                             f"min {fmt_count(min(steps))} instructions"
                             + (f" (budget {fmt_count(limit)})" if limit else ""))
+        if s.trains and steps:
+            clock = out.board.clock_hz
+            rows.append(f"  ~{max(steps) / clock * 1e3:.1f} ms per step at {clock / 1e6:.0f} MHz if one "
+                        "instruction took one cycle (an estimate: instructions are not cycles)")
+            if "predict_instructions" in out.metrics:
+                rows.append(f"  inference: {fmt_count(out.metrics['predict_instructions'])} instructions "
+                            "per sample")
         rows.append(f"  counted by: {r.method}")
         if problems:
             return Check("instructions", False, "; ".join(problems[:5]), "\n".join(rows))
         return Check("instructions", True, "instruction counts as expected", "\n".join(rows))
+
+    def _check_accuracy(self, s: Scenario) -> Check:
+        out = self._needs_run(s, "accuracy")
+        if isinstance(out, Check):
+            return out
+        m, e = out.metrics, s.expect
+        if "accuracy_after" not in m:
+            return Check("accuracy", False, "the firmware printed no evaluation after training "
+                                            f"({out.run.reason() if out.run else 'no run'})",
+                         _tail(out.run.console) if out.run else "")
+        before, after = m["accuracy_before"], m["accuracy_after"]
+        gain = after - before
+        losses = ", ".join(f"{x:.4f}" for x in m.get("epoch_loss", []))
+        details = (f"  test accuracy      {before:.4f} -> {after:.4f} (gain {gain:+.4f}) on "
+                   f"{len(out.workload.test_y)} samples\n  epoch mean loss    {losses}")
+        problems = []
+        if e.accuracy_after is not None and not e.accuracy_after.check(after):
+            problems.append(f"accuracy after training {after:.4f}, expected {e.accuracy_after.text}")
+        if e.accuracy_gain is not None and not e.accuracy_gain.check(gain):
+            problems.append(f"accuracy gain {gain:+.4f} ({before:.4f} -> {after:.4f}), "
+                            f"expected {e.accuracy_gain.text}")
+        if problems:
+            return Check("accuracy", False, "; ".join(problems), details)
+        return Check("accuracy", True, f"learned on the device: {before:.4f} -> {after:.4f}", details)
+
+    def _check_parity(self, s: Scenario) -> Check:
+        out = self._needs_run(s, "parity")
+        if isinstance(out, Check):
+            return out
+        r, e = out.run, s.expect
+        assert r is not None and out.workload is not None
+        from . import reference as ref
+        from .elf import symbol_sizes
+
+        problems, rows = [], []
+        # 1. the same C on the host prints the same records, bit for bit
+        self.host_run(s)
+        if out.host_error:
+            problems.append(out.host_error)
+        else:
+            keep = ("eval", "epoch", "params")
+            dev = [x for x in r.records if x.get("t") in keep]
+            host = [x for x in (out.host_records or []) if x.get("t") in keep]
+            if dev != host:
+                first = next((i for i, (a, b) in enumerate(zip(dev, host)) if a != b), min(len(dev), len(host)))
+                problems.append(f"host-native build and emulator differ at record {first}: "
+                                f"emulator {dev[first] if first < len(dev) else None} vs host "
+                                f"{host[first] if first < len(host) else None}")
+            else:
+                rows.append(f"  host == emulator   {len(dev)} records identical (checksums, losses, accuracies)")
+        # 2. the parameters the device starts from are the model's
+        want = ref.param_checksum(out.workload.qmodel, out.workload.scheme)
+        got = out.metrics.get("checksum_before")
+        if got != want:
+            problems.append(f"initial parameter checksum {got} != the model's {want}")
+        # 3. the numpy reference trains the same way
+        self.reference(s)
+        rr = out.reference
+        acc = out.metrics.get("accuracy_after")
+        if acc is not None and rr.acc_after is not None:
+            diff_pp = 100 * abs(acc - rr.acc_after)
+            rows.append(f"  accuracy after     device {acc:.4f}, reference {rr.acc_after:.4f} "
+                        f"(|diff| {diff_pp:.2f} pp, allowed {e.reference_pp} pp)")
+            if diff_pp > e.reference_pp:
+                problems.append(f"device accuracy {acc:.4f} differs from the reference "
+                                f"{rr.acc_after:.4f} by {diff_pp:.2f} pp (allowed {e.reference_pp} pp)")
+        dev_loss = out.metrics.get("epoch_loss", [])
+        for i, (a, b) in enumerate(zip(dev_loss, rr.epoch_loss)):
+            rel = abs(a - b) / max(abs(b), 1e-9)
+            if rel > e.loss_rtol:
+                problems.append(f"epoch {i + 1} loss: device {a:.6f}, reference {b:.6f} "
+                                f"(relative {rel:.3g} > {e.loss_rtol})")
+        rows.append("  epoch loss         device " + ", ".join(f"{x:.5f}" for x in dev_loss)
+                    + "\n                     reference " + ", ".join(f"{x:.5f}" for x in rr.epoch_loss))
+        same = out.metrics.get("checksum_after") == rr.checksum
+        rows.append(f"  checksum after     device {out.metrics.get('checksum_after')}, reference "
+                    f"{rr.checksum} ({'identical' if same else 'different: float sums differ in order'})")
+        # 4. the planner's arena is the one in the ELF
+        sizes = dict(symbol_sizes(out.firmware.elf)) if out.firmware else {}
+        planned = out.workload.compiled.arena_size
+        if sizes.get("tt_arena") != planned:
+            problems.append(f"planned arena {planned} B but the ELF's tt_arena is {sizes.get('tt_arena')} B")
+        else:
+            rows.append(f"  arena              planned {planned} B == ELF symbol tt_arena")
+        if problems:
+            return Check("parity", False, "; ".join(problems), "\n".join(rows))
+        return Check("parity", True, "host == emulator bit for bit; device matches the reference",
+                     "\n".join(rows))
 
     def _check_stack(self, s: Scenario) -> Check:
         out = self._needs_run(s, "stack")
@@ -311,6 +488,27 @@ class Pipeline:
         if problems:
             return Check("stack", False, "; ".join(problems), details)
         return Check("stack", True, f"peak SRAM {fmt_bytes(peak)} within budget", details)
+
+
+def _kernel_sources() -> list[Path]:
+    return sorted((FIRMWARE_SRC / "runtime" / "kernels").glob("*.c"))
+
+
+def _training_metrics(records) -> dict[str, Any]:
+    m: dict[str, Any] = {}
+    evals = [x for x in records if x.get("t") == "eval"]
+    if evals:
+        m["accuracy_before"] = evals[0]["correct"] / max(evals[0]["total"], 1)
+    if len(evals) > 1:
+        m["accuracy_after"] = evals[-1]["correct"] / max(evals[-1]["total"], 1)
+    epochs = [x for x in records if x.get("t") == "epoch"]
+    if epochs:
+        m["epoch_loss"] = [x["loss_u"] / 1e6 for x in epochs]
+        m["epoch_train_correct"] = [x["train_correct"] for x in epochs]
+    params = {x.get("phase"): x["checksum"] for x in records if x.get("t") == "params"}
+    if params:
+        m["checksum_before"], m["checksum_after"] = params.get("before"), params.get("after")
+    return m
 
 
 def _stack_high_water(r: Run) -> int | None:

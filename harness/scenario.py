@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from .errors import ScenarioError
 from .units import Comparison, parse_comparison, parse_count, parse_size
+from .workload import DataSpec, ModelSpec, PretrainSpec, TrainingSpec
 from .yamlsrc import LineDict, load_yaml
 
 
@@ -26,6 +27,7 @@ class Key:
     doc: str = ""
     children: dict[str, "Key"] | None = None
     required: bool = False
+    none_word: str | None = None  # for a mapping: this word instead of it means "absent"
 
 
 def _str(v: Any) -> str:
@@ -76,6 +78,56 @@ def _pos_count(v: Any) -> int:
     return n
 
 
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def _pos_number(v: Any) -> float:
+    n = _number(v)
+    if n <= 0:
+        raise ValueError(f"expected a positive number, got {v!r}")
+    return n
+
+
+def _nonneg_int(v: Any) -> int:
+    n = _int(v)
+    if n < 0:
+        raise ValueError(f"expected a whole number >= 0, got {v!r}")
+    return n
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _shape3(v: Any) -> tuple[int, int, int]:
+    if (not isinstance(v, list) or len(v) != 3
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)):
+        raise ValueError(f"expected [height, width, channels], got {v!r}")
+    return tuple(v)  # type: ignore[return-value]
+
+
+def _classes(v: Any) -> tuple[int, ...]:
+    if (not isinstance(v, list) or not v
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
+        raise ValueError(f"expected a list of class ids such as [0, 1, 2], got {v!r}")
+    if len(set(v)) != len(v):
+        raise ValueError(f"class ids repeat in {v!r}")
+    return tuple(v)
+
+
+def _raw(v: Any) -> Any:
+    return v
+
+
+def _cmp_float(v: Any) -> Comparison:
+    return parse_comparison(v, float)
+
+
 def _cmp_count(v: Any) -> Comparison:
     return parse_comparison(v, parse_count)
 
@@ -94,6 +146,40 @@ SCHEMA: dict[str, Key] = {
         "app": Key(_str, required=True, doc="directory under firmware_src/app/"),
         "case": Key(_str, "", doc="passed to the C code as -DTT_CASE_<CASE>"),
     }),
+    "model": Key(None, doc="the network to train on the device (instead of firmware:)", children={
+        "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), required=True,
+                    doc="zoo builder: small (28-32 px), mbv2, proxyless, mcunet"),
+        "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16)"),
+        "input": Key(_shape3, (28, 28, 1), doc="input [height, width, channels]"),
+        "seed": Key(_nonneg_int, 0, doc="seed of the random initialization and calibration sample"),
+        "pretrain": Key(None, none_word="none", doc="host float pretraining (cached); 'none' keeps "
+                        "the seeded random weights (memory and speed only)", children={
+            "dataset": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
+            "classes": Key(_classes, None, doc="class ids (default: all)"),
+            "train": Key(_pos_count, None, doc="training samples, class-balanced (default: all)"),
+            "test": Key(_pos_count, None, doc="test samples (default: all)"),
+            "epochs": Key(_pos_count, 5, doc="pretraining epochs (Adam, cosine schedule)"),
+            "seed": Key(_nonneg_int, 0, doc="seed of the subsets and of the initialization"),
+        }),
+    }),
+    "dataset": Key(None, doc="the on-device task's data", children={
+        "name": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
+        "classes": Key(_classes, None, doc="class ids, relabelled 0..k-1 in this order (default: all)"),
+        "train": Key(_pos_count, 300, doc="training samples on the device, class-balanced"),
+        "test": Key(_pos_count, 300, doc="test samples on the device"),
+        "seed": Key(_nonneg_int, 1, doc="seed of the subsets and the visiting order"),
+        "shift": Key(_raw, None, doc="a domain shift, e.g. {kind: sensor, strength: 0.5}"),
+    }),
+    "training": Key(None, doc="how the device trains", children={
+        "epochs": Key(_nonneg_int, 3, doc="passes over the training split"),
+        "lr": Key(_pos_number, 0.01, doc="SGD learning rate (batch 1, no momentum)"),
+        "qas": Key(_bool, True, doc="quantization-aware scaling of the int8 updates"),
+        "rounding": Key(_choice("nearest", "stochastic"), "nearest", doc="rounding of updated int8 weights"),
+        "seed": Key(_pos_count, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero)"),
+        "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
+        "sparse_update": Key(_raw, "last_layer", doc="last_layer | bias_only | full, or the paper's "
+                             "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
+    }),
     "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack (linked after .bss)"),
     "budgets": Key(None, doc="limits that fail the scenario when exceeded", children={
         "sram": Key(_pos_size, None, doc="peak SRAM: .data + .bss + stack high-water (default: the part's SRAM)"),
@@ -109,6 +195,13 @@ SCHEMA: dict[str, Key] = {
                                    doc="instructions between tt_mark_region_begin/end, e.g. '== 10245'"),
         "step_instructions": Key(_cmp_count, None, doc="instructions of every training step"),
         "stack": Key(_cmp_size, None, doc="stack high-water mark, e.g. '<= 4KiB'"),
+        "accuracy_after": Key(_cmp_float, None, doc="test accuracy after on-device training, e.g. '>= 0.8'"),
+        "accuracy_gain": Key(_cmp_float, None, doc="accuracy after minus before, e.g. '>= 0.3'"),
+        "parity": Key(_choice("exact", "none"), "exact", doc="exact: the host-native build of the same "
+                      "C must print the same records as the emulator, and the device must match the "
+                      "numpy reference (accuracy within reference_pp, loss within loss_rtol)"),
+        "reference_pp": Key(_pos_number, 1.0, doc="max |device - reference| test accuracy, in points"),
+        "loss_rtol": Key(_pos_number, 0.02, doc="max relative difference of each epoch's mean loss"),
     }),
 }
 
@@ -150,6 +243,9 @@ def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: in
                 f"{_did_you_mean(str(key), known)}known keys here: {', '.join(known)}")
         spec = schema[key]
         if spec.children is not None:
+            if spec.none_word is not None and value == spec.none_word:
+                out[key] = None
+                continue
             out[key] = _validate(value, spec.children, dotted, path, kline)
             continue
         if value is None:
@@ -189,6 +285,11 @@ class Expect:
     region_instructions: Comparison | None = None
     step_instructions: Comparison | None = None
     stack: Comparison | None = None
+    accuracy_after: Comparison | None = None
+    accuracy_gain: Comparison | None = None
+    parity: str = "exact"
+    reference_pp: float = 1.0
+    loss_rtol: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -208,12 +309,20 @@ class Scenario:
     timeout: float = 60.0
     stack: int = 16 * 1024
     firmware: FirmwareSpec | None = None
+    model: ModelSpec | None = None
+    dataset: DataSpec | None = None
+    training: TrainingSpec | None = None
     budgets: Budgets = field(default_factory=Budgets)
     expect: Expect = field(default_factory=Expect)
 
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    @property
+    def trains(self) -> bool:
+        """A training scenario (model + dataset + training) rather than a hand-written firmware."""
+        return self.model is not None
 
 
 def load_scenarios(path: Path) -> list[Scenario]:
@@ -271,9 +380,14 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
         raise ScenarioError(f"{path}:{line}: stack = {v['stack']} B does not fit the part's "
                             f"{part.sram} B of SRAM", "reserve a smaller stack")
     fw = v["firmware"]
-    if fw is None:
-        raise ScenarioError(f"{path}:{line}: scenario {v['name']!r} says nothing to run",
-                            "add 'firmware: {app: ...}'")
+    if (fw is None) == (v["model"] is None):
+        raise ScenarioError(
+            f"{path}:{line}: scenario {v['name']!r} needs exactly one of 'firmware:' (a hand-written "
+            f"app) and 'model:' (a network to train)",
+            "add 'model: {arch: small}' with 'dataset:' and 'training:', or 'firmware: {app: ...}'")
+    model = data = training = None
+    if v["model"] is not None:
+        model, data, training = _training_specs(v, path, line)
     exp = Expect(**(v["expect"] or {}))
     if exp.exit_code is not None and exp.status != "exit":
         raise ScenarioError(f"{path}:{line}: expect.exit_code needs expect.status: exit",
@@ -285,4 +399,43 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
     return Scenario(
         name=name, file=path, line=line, board=board, description=v["description"],
         tags=v["tags"], timeout=v["timeout"], stack=v["stack"],
-        firmware=FirmwareSpec(**fw), budgets=budgets, expect=exp)
+        firmware=FirmwareSpec(**fw) if fw else None, model=model, dataset=data, training=training,
+        budgets=budgets, expect=exp)
+
+
+def _training_specs(v: dict[str, Any], path: Path, line: int
+                    ) -> tuple[ModelSpec, DataSpec, TrainingSpec]:
+    from .sparse.scheme import SparseScheme  # late: keeps scenario loading light
+
+    m, d = v["model"], v["dataset"]
+    t = v["training"] or _validate({}, SCHEMA["training"].children or {}, "training", path, line)
+    if d is None:
+        raise ScenarioError(f"{path}:{line}: a training scenario needs a 'dataset:' section",
+                            "add e.g. 'dataset: {name: fashion_mnist, classes: [5, 6, 7, 8, 9]}'")
+    p = m["pretrain"]
+    pretrain = PretrainSpec(**p) if p is not None else None
+    try:
+        SparseScheme.from_config(t["sparse_update"])
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{line}: training.sparse_update: {e.message}", e.fix) from None
+    if d["shift"] is not None:
+        from .data.transforms import DomainShift
+        from .errors import DatasetError
+        try:
+            DomainShift.from_spec(d["shift"])
+        except DatasetError as e:
+            raise ScenarioError(f"{path}:{line}: dataset.shift: {e.message}", e.fix) from None
+    model = ModelSpec(arch=m["arch"], width=m["width"], input=m["input"], pretrain=pretrain, seed=m["seed"])
+    data = DataSpec(**d)
+    training = TrainingSpec(**t)
+    # The scheme must fit the model: check it now, against the graph (no weights needed).
+    from .workload import build_graph
+    try:
+        graph = build_graph(model, len(data.classes) if data.classes else 10)
+        graph.shapes()
+        SparseScheme.from_config(training.sparse_update).resolve(graph)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{line}: {e.message}", e.fix) from None
+    except ValueError as e:
+        raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
+    return model, data, training
