@@ -237,6 +237,7 @@ class TrainState:
     cfg: TrainConfig
     rng: Xorshift32
     need: set[str]  # tensors whose gradient the backward computes
+    shapes: dict[str, tuple[int, ...]]  # of every tensor (graph.shapes())
     logits: np.ndarray | None = None  # of the last step, before its update
 
     @property
@@ -274,7 +275,7 @@ def init_state(qmodel: QModel, cfg: TrainConfig,
             layer = dataclasses.replace(layer, w=layer.w.copy(), b=layer.b.copy())
         layers.append(layer)
     return TrainState(qmodel.graph, qmodel.input, layers, resolved, cfg, Xorshift32(cfg.seed),
-                      requires_grad(qmodel.graph, resolved))
+                      requires_grad(qmodel.graph, resolved), qmodel.graph.shapes())
 
 
 # --- one training step -------------------------------------------------------------------
@@ -312,7 +313,7 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
         raise _diverged("the logits are not finite", cfg.lr)
     loss, dlogits = softmax_xent(logits, int(label))
     t = {k: v[0] for k, v in trace.tensors.items()}
-    shapes = state.graph.shapes()
+    shapes = state.shapes
     grads: dict[str, np.ndarray] = {state.graph.output: dlogits}
     for idx in range(len(state.graph.ops) - 1, -1, -1):
         op, layer = state.graph.ops[idx], state.layers[idx]
@@ -333,11 +334,9 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             g_a = (g_y * trace.masks[op.name][0]).astype(np.float32)
             if isinstance(layer, QLinear):
                 update_bias, k = True, op.in_features
-                x_in = t[op.input]
             else:
                 u = scheme.layer(op.name)
                 update_bias, k = u.update_bias, u.weight_channels
-                x_in = t[op.input]
             s_x = layer.x.scale
             g_b = conv_grad_bias(g_a) if isinstance(layer, QConv) else g_a
             g_w = None
@@ -345,7 +344,7 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
                 db = bias_delta(g_b, s_x, layer.w_scale, cfg.lr, cfg.qas)
                 layer.b[...] = apply_int32(layer.b, db, cfg.rounding, state.rng)
             if k:
-                x_r = _real(x_in, s_x, layer.x.zero_point)
+                x_r = _real(t[op.input], s_x, layer.x.zero_point)
                 sl = weight_slice(op, k)
                 if isinstance(layer, QLinear):
                     g_w = linear_grad_weight(g_a, x_r).astype(np.float32)

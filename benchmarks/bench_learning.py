@@ -1,0 +1,240 @@
+"""Learning quality of on-device training schemes (issue 3, item 7): prints a table.
+
+The small net is pretrained in float on Fashion-MNIST classes 0-4 (``harness.model.cache``'s
+cached default pretraining), quantized to
+int8 with a float classifier, then trained on the device's terms (``harness.reference``:
+batch 1, plain SGD, no momentum) on two tasks:
+
+- **new classes**: classes 5-9 with a new (zeroed) classifier head;
+- **domain shift**: classes 0-4 seen through a new sensor (``DomainShift`` preset).
+
+Schemes: classifier only, all biases, one sparse scheme, full update in float32, in int8 with
+QAS and in int8 without QAS. Each scheme's learning rate is picked from a small grid on a
+held-out fifth of the training samples (one epoch), then it trains on all of them.
+Columns: test accuracy before/after, and the analytic SRAM the scheme needs for trainable
+parameters and saved activations (``harness.sparse.scheme.estimate_memory``).
+
+    python benchmarks/bench_learning.py            # ~6 min on 2 cores (+ ~1.5 min pretraining, once)
+    python benchmarks/bench_learning.py --quick    # a smoke run (one lr, 300 samples), ~30 s
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness import reference as R  # noqa: E402
+from harness.data import DomainShift, load_dataset, pack_images  # noqa: E402
+from harness.errors import ScenarioError  # noqa: E402
+from harness.model.cache import pretrain_small  # noqa: E402
+from harness.model.qmodel import QLinearFloat, QModel  # noqa: E402
+from harness.model.quantize import quantize_model  # noqa: E402
+from harness.sparse.scheme import SparseScheme, estimate_memory  # noqa: E402
+
+log = logging.getLogger("bench_learning")
+
+INPUT = (28, 28, 1)
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+NEW_CLASSES = (5, 6, 7, 8, 9)
+# small_cnn convs: 0 stem, 1 ds1_dw, 2 ds1_pw, 3 ds2_dw, 4 ds2_pw, 5 res_dw, 6 res_pw.
+# Biases of the last 5 convs; weights of the two late pointwise convs (all of ds2_pw's 32
+# input channels, a quarter of res_pw's 64): later layers and pointwise convs contribute
+# most for their memory (paper-facts.md §1).
+SPARSE = SparseScheme(n_bias_update=5, manual_weight_idx=(4, 6), weight_update_ratio=(1.0, 0.25))
+
+
+# Learning-rate grids. One lr drives the classifier and the convs (§8). Conv bias gradients
+# sum over all output positions, so any scheme that reaches into the convs collapses above
+# ~0.01 at batch 1; a classifier alone wants more. Without QAS the convs' steps are s_w^2
+# (~1e-4) too small to matter, so that run is tuned like the classifier alone.
+CONV_GRID = (0.001, 0.003, 0.01)
+HEAD_GRID = (0.01, 0.03, 0.1)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    scheme: SparseScheme
+    precision: str  # "int8" or "float"
+    grid: tuple[float, ...]
+    qas: bool = True
+
+
+VARIANTS = (
+    Variant("last layer", SparseScheme.last_layer(), "int8", HEAD_GRID),
+    Variant("bias only", SparseScheme.bias_only(), "int8", CONV_GRID),
+    Variant("sparse", SPARSE, "int8", CONV_GRID),
+    Variant("full (float32)", SparseScheme.full(), "float", CONV_GRID),
+    Variant("full (int8+QAS)", SparseScheme.full(), "int8", CONV_GRID),
+    Variant("full (int8, no QAS)", SparseScheme.full(), "int8", HEAD_GRID, qas=False),
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    qmodel: QModel  # the starting point (new head or pretrained head)
+    x_train: np.ndarray  # float images in [0, 1]
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Row:
+    task: str
+    variant: str
+    lr: float
+    acc_before: float
+    acc_after: float
+    trainable_bytes: int
+    saved_bytes: int
+    seconds: float
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+def _run(task: Task, v: Variant, lr: float, x: np.ndarray, y: np.ndarray, xt: np.ndarray,
+         yt: np.ndarray, epochs: int) -> tuple[float, float] | None:
+    """(accuracy before, after) of one training run; None if it diverged."""
+    cfg = R.TrainConfig(epochs=epochs, lr=lr, qas=v.qas, scheme=v.scheme)
+    try:
+        if v.precision == "float":
+            res = R.train_float(R.dequantize(task.qmodel), v.scheme, x, y, cfg, xt, yt)
+        else:
+            qp = task.qmodel.input
+            res = R.train(task.qmodel, v.scheme, pack_images(x, qp), y, cfg, pack_images(xt, qp), yt)
+    except ScenarioError as e:  # divergence at a large learning rate
+        log.info("%s / %s lr %g: %s", task.name, v.name, lr, e.message)
+        return None
+    return float(res.acc_before), float(res.acc_after)
+
+
+def rank_lrs(task: Task, v: Variant, grid: tuple[float, ...]) -> list[float]:
+    """``grid`` best first, by accuracy after one epoch on 4/5 of the training samples, scored
+    on the rest; learning rates that diverged are dropped."""
+    if len(grid) == 1:
+        return list(grid)
+    n = len(task.y_train)
+    cut = n - n // 5
+    scored = []
+    for lr in grid:
+        out = _run(task, v, lr, task.x_train[:cut], task.y_train[:cut], task.x_train[cut:],
+                   task.y_train[cut:], epochs=1)
+        log.info("  %s / %s: lr %g -> validation %s", task.name, v.name, lr,
+                 "diverged" if out is None else f"{out[1]:.3f}")
+        if out is not None:
+            scored.append((-out[1], lr))
+    return [lr for _, lr in sorted(scored)]
+
+
+def run_task(task: Task, epochs: int, quick: bool) -> list[Row]:
+    rows = []
+    graph = task.qmodel.graph
+    for v in VARIANTS:
+        t0 = time.perf_counter()
+        out = None
+        # The best lr after one epoch may still diverge over all epochs: then take the next.
+        for lr in rank_lrs(task, v, v.grid[1:2] if quick else v.grid):
+            out = _run(task, v, lr, task.x_train, task.y_train, task.x_test, task.y_test, epochs)
+            if out is not None:
+                break
+        if out is None:
+            log.warning("%s / %s: every learning rate diverged", task.name, v.name)
+            continue
+        before, after = out
+        mem = estimate_memory(graph, v.scheme.resolve(graph),
+                              classifier="float" if v.precision == "float" else task.qmodel.classifier)
+        rows.append(Row(task.name, v.name, lr, before, after, mem.trainable_bytes, mem.saved_bytes,
+                        time.perf_counter() - t0))
+        log.info("%s / %s: lr %g, %.3f -> %.3f", task.name, v.name, lr, before, after)
+    return rows
+
+
+def with_new_head(qmodel: QModel) -> QModel:
+    """The same backbone with a zeroed float classifier (a new task's head)."""
+    head = qmodel.layers[-1]
+    assert isinstance(head, QLinearFloat)
+    new = dataclasses.replace(head, w=np.zeros_like(head.w), b=np.zeros_like(head.b))
+    return dataclasses.replace(qmodel, layers=qmodel.layers[:-1] + (new,))
+
+
+def _shuffled(ds_x: np.ndarray, ds_y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(len(ds_y))
+    return np.ascontiguousarray(ds_x[order]), np.ascontiguousarray(ds_y[order])
+
+
+def format_table(rows: list[Row]) -> str:
+    head = ("| task | scheme | lr | acc before | acc after | trainable params | saved activations |\n"
+            "|---|---|---:|---:|---:|---:|---:|")
+    lines = [head]
+    for r in rows:
+        lines.append(f"| {r.task} | {r.variant} | {r.lr:g} | {100 * r.acc_before:.1f} % | "
+                     f"{100 * r.acc_after:.1f} % | {r.trainable_bytes:,} B | {r.saved_bytes:,} B |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sets, one lr: a smoke run")
+    ap.add_argument("--train", type=int, default=1500, help="adaptation samples per task")
+    ap.add_argument("--test", type=int, default=2000, help="test samples per task")
+    ap.add_argument("--epochs", type=int, default=3, help="on-device epochs")
+    ap.add_argument("--shift", type=float, default=0.2, help="strength of the 'sensor' shift")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s")
+    n_train, n_test, epochs = args.train, args.test, args.epochs
+    if args.quick:
+        n_train, n_test, epochs = 300, 500, 1
+
+    t0 = time.perf_counter()
+    pre = pretrain_small(classes=SOURCE_CLASSES)  # cached under .cache/pretrain
+    graph, params, src = pre.graph, pre.result.params, pre.dataset
+    t_pre = time.perf_counter() - t0
+    calib = src.train_x[np.random.default_rng(0).permutation(len(src.train_y))[:1000]]
+    qmodel = quantize_model(graph, params, calib, classifier="float")
+    qacc = R.evaluate(qmodel, pack_images(src.test_x, qmodel.input), src.test_y)
+
+    new = load_dataset("fashion_mnist", classes=NEW_CLASSES, train=n_train, test=n_test, seed=1,
+                       input_shape=INPUT)
+    shift = DomainShift.preset("sensor", args.shift, seed=1)
+    shifted = load_dataset("fashion_mnist", classes=SOURCE_CLASSES, train=n_train, test=n_test,
+                           seed=2, input_shape=INPUT, shift=shift)
+    tasks = []
+    for name, qm, ds, seed in (("new classes 5-9", with_new_head(qmodel), new, 3),
+                               (f"shift 0-4 (sensor {args.shift:g})", qmodel, shifted, 4)):
+        x, y = _shuffled(ds.train_x, ds.train_y, seed)
+        tasks.append(Task(name, qm, x, y, ds.test_x, ds.test_y))
+
+    rows: list[Row] = []
+    for task in tasks:
+        rows += run_task(task, epochs, args.quick)
+
+    print(f"Small net ({graph.name}) on Fashion-MNIST; pretrained on classes 0-4 in float: "
+          f"test {100 * (pre.result.test_acc or 0):.1f} %, int8 {100 * qacc:.1f} %; pretraining "
+          f"{pre.result.seconds:.0f} s ({'cached, loaded in %.0f s' % t_pre if pre.cache_hit else 'now'}).")
+    print(f"On-device training: batch 1, SGD without momentum, {epochs} epoch(s) over "
+          f"{n_train} samples; lr from {list(CONV_GRID)} (convs trained) or {list(HEAD_GRID)} "
+          f"(classifier alone, no QAS), best after 1 epoch on a held-out fifth; test on {n_test}. "
+          f"Sparse scheme: {SPARSE.resolve(graph).describe()}.")
+    print(f"Shift: {shift}.")
+    print()
+    print(format_table(rows))
+    print()
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
