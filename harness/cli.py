@@ -14,7 +14,7 @@ from .pipeline import REPO, Pipeline, applicable_checks
 from .scenario import Scenario, load_scenarios
 from .units import fmt_bytes, fmt_count
 
-DEFAULT_SCENARIO = REPO / "scenarios" / "selftest.yaml"
+DEFAULT_SCENARIO = REPO / "scenarios" / "fashion.yaml"
 
 
 def _scenario_files(paths: list[str]) -> list[Path]:
