@@ -15,6 +15,7 @@ from .scenario import Scenario, load_scenarios
 from .units import fmt_bytes, fmt_count
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "fashion.yaml"
+DEFAULT_NAME = "fashion-new-classes"
 
 
 def _scenario_files(paths: list[str]) -> list[Path]:
@@ -33,6 +34,8 @@ def _scenario_files(paths: list[str]) -> list[Path]:
 
 
 def _load(paths: list[str], select: str | None) -> list[Scenario]:
+    if not paths and select is None:
+        select = DEFAULT_NAME
     scenarios = [s for f in _scenario_files(paths) for s in load_scenarios(f)]
     if select:
         scenarios = [s for s in scenarios if select in s.name]
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="build, emulate and check scenarios (default: "
-                                       f"{DEFAULT_SCENARIO.relative_to(REPO)})")
+                                       f"{DEFAULT_NAME} in {DEFAULT_SCENARIO.relative_to(REPO)})")
     p_run.add_argument("paths", nargs="*", help="scenario files or folders")
     p_run.add_argument("-k", help="only scenarios whose name contains this text")
     p_run.add_argument("--gate", action="store_true", help="build and memory checks only")
