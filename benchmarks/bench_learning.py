@@ -1,9 +1,9 @@
 """Learning quality of on-device training schemes (issue 3, item 7): prints a table.
 
-The small net is pretrained in float on Fashion-MNIST classes 0-4 (``harness.model.cache``'s
-cached default pretraining), quantized to
-int8 with a float classifier, then trained on the device's terms (``harness.reference``:
-batch 1, plain SGD, no momentum) on two tasks:
+The small net is pretrained in float on Fashion-MNIST classes 0-4 (the cached default
+pretraining of ``harness.model.cache``), quantized to int8 with a float classifier, then
+trained on the device's terms (``harness.reference``: batch 1, plain SGD, no momentum) on two
+tasks:
 
 - **new classes**: classes 5-9 with a new (zeroed) classifier head;
 - **domain shift**: classes 0-4 seen through a new sensor (``DomainShift`` preset).
