@@ -225,7 +225,8 @@ class Pipeline:
 
         w, t = out.workload, scenario.training
         assert t is not None
-        cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, qas=t.qas, rounding=t.rounding, seed=t.seed)
+        cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, classifier_lr=t.classifier_lr, qas=t.qas,
+                              rounding=t.rounding, seed=t.seed)
         out.reference = ref.train(w.qmodel, w.scheme, w.train_x, w.train_y, cfg, w.test_x, w.test_y)
         out.metrics["reference_accuracy_after"] = out.reference.acc_after
         out.metrics["reference_epoch_loss"] = [round(x, 6) for x in out.reference.epoch_loss]

@@ -205,6 +205,7 @@ class TrainConfig:
 
     epochs: int = 1
     lr: float = 0.01
+    classifier_lr: float | None = None  # the float classifier's lr (None: lr)
     qas: bool = True
     rounding: str = "nearest"  # or "stochastic"
     seed: int = DEFAULT_SEED  # xorshift32 seed (stochastic rounding)
@@ -217,6 +218,10 @@ class TrainConfig:
         if not (isinstance(self.epochs, int) and self.epochs >= 0):
             raise ScenarioError(f"epochs = {self.epochs!r} is not a count",
                                 fix="give a whole number of epochs >= 0")
+        if self.classifier_lr is not None and not (np.isfinite(self.classifier_lr)
+                                                   and self.classifier_lr >= 0):
+            raise ScenarioError(f"classifier_lr = {self.classifier_lr!r} is not a learning rate",
+                                fix="give a finite learning rate >= 0, e.g. 0.05")
         if not (np.isfinite(self.lr) and self.lr >= 0):
             raise ScenarioError(f"lr = {self.lr!r} is not a learning rate",
                                 fix="give a finite learning rate >= 0, e.g. 0.01")
@@ -325,7 +330,7 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             g_w = linear_grad_weight(g_y, x_r).astype(np.float32)
             if record is not None:
                 record[op.name] = (g_y.copy(), g_w)
-            lr = F32(cfg.lr)
+            lr = F32(cfg.lr if cfg.classifier_lr is None else cfg.classifier_lr)
             layer.b[...] = layer.b - lr * g_y
             layer.w[...] = layer.w - lr * g_w
             if op.input in state.need:

@@ -172,7 +172,8 @@ SCHEMA: dict[str, Key] = {
     }),
     "training": Key(None, doc="how the device trains", children={
         "epochs": Key(_nonneg_int, 3, doc="passes over the training split"),
-        "lr": Key(_pos_number, 0.01, doc="SGD learning rate (batch 1, no momentum)"),
+        "lr": Key(_pos_number, 0.01, doc="SGD learning rate of the int8 layers (batch 1, no momentum)"),
+        "classifier_lr": Key(_pos_number, None, doc="learning rate of the float classifier (default: lr)"),
         "qas": Key(_bool, True, doc="quantization-aware scaling of the int8 updates"),
         "rounding": Key(_choice("nearest", "stochastic"), "nearest", doc="rounding of updated int8 weights"),
         "seed": Key(_pos_count, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero)"),

@@ -66,6 +66,7 @@ class DataSpec:
 class TrainingSpec:
     epochs: int
     lr: float
+    classifier_lr: float | None
     qas: bool
     rounding: str
     seed: int
@@ -151,7 +152,7 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     train_y = pack_labels(ds.train_y[order])
     test_x = pack_images(ds.test_x, qmodel.input)
     test_y = pack_labels(ds.test_y)
-    opts = TrainOptions(lr=training.lr, qas=training.qas, rounding=training.rounding,
+    opts = TrainOptions(lr=training.lr, classifier_lr=training.classifier_lr, qas=training.qas, rounding=training.rounding,
                         seed=training.seed)
     compiled = compile_training(qmodel, scheme, opts)
     return Workload(qmodel, scheme, ds, train_x, train_y, test_x, test_y, compiled, opts,

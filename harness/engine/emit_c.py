@@ -27,6 +27,7 @@ _CTYPE = {"i8": "int8_t", "f32": "float", "bits": "uint8_t"}
 @dataclass(frozen=True)
 class TrainOptions:
     lr: float
+    classifier_lr: float | None = None  # the float classifier's (None: lr)
     qas: bool = True
     rounding: str = "nearest"  # or "stochastic"
     seed: int = 0x2545F491
@@ -161,7 +162,7 @@ class _Emitter:
                     f"    loss = tt_softmax_xent_f32({r[0]}, {n}, label, {w[0]});")
         if s.kind == "fc_backward":
             gx = w[0] if w else "NULL"
-            return f"tt_fc_f32_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, TT_LR, {gx});"
+            return f"tt_fc_f32_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, TT_CLASSIFIER_LR, {gx});"
         if s.kind == "avgpool_grad":
             return f"tt_avgpool_grad_input_f32(&L{i}_p, {r[0]}, {w[0]});"
         if s.kind == "mask":
@@ -253,6 +254,7 @@ uint32_t tt_param_checksum(void);
 #include "tt_model.h"
 
 #define TT_LR {_f(opts.lr)}
+#define TT_CLASSIFIER_LR {_f(opts.lr if opts.classifier_lr is None else opts.classifier_lr)}
 
 static uint8_t tt_arena[TT_ARENA_SIZE] __attribute__((aligned(8)));
 static tt_rng tt_rng_state;
