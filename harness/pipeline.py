@@ -166,7 +166,8 @@ class Pipeline:
 
         try:
             out.run = get_emulator(self.emulator).run(out.firmware.elf, out.board,
-                                                      timeout_s=scenario.timeout)
+                                                      timeout_s=scenario.timeout,
+                                                      profile=scenario.trains)
         except MctError as e:
             out.run_error = e
             return out
@@ -183,8 +184,17 @@ class Pipeline:
         if hwm is not None and out.memory is not None:
             out.metrics["stack_high_water"] = hwm
             out.metrics["peak_sram"] = out.memory.peak_sram(hwm)
+        if r.profile:
+            top = sorted(r.profile.items(), key=lambda kv: -kv[1])[:12]
+            out.metrics["profile"] = {name: n for name, n in top}
         if scenario.trains:
             out.metrics.update(_training_metrics(r.records))
+            if out.memory is not None and hwm is not None and out.workload is not None:
+                arena = out.workload.compiled.arena_size
+                trainable = out.workload.compiled.emitted.trainable_bytes
+                out.metrics["sram_breakdown"] = {
+                    "arena": arena, "trainable_params": trainable,
+                    "other_static": out.memory.static_sram - arena - trainable, "stack": hwm}
             if steps:
                 out.metrics["step_instructions_mean"] = round(sum(steps) / len(steps))
             evals = r.eval_instructions()
@@ -427,6 +437,14 @@ class Pipeline:
         # 3. the numpy reference trains the same way
         self.reference(s)
         rr = out.reference
+        before = out.metrics.get("accuracy_before")
+        if before is not None and rr.acc_before is not None:
+            if before != rr.acc_before:
+                problems.append(f"accuracy before training: device {before:.4f}, reference "
+                                f"{rr.acc_before:.4f}; the int8 forward pass must agree exactly")
+            else:
+                rows.append(f"  forward pass       identical predictions before training "
+                            f"(accuracy {before:.4f} on both)")
         acc = out.metrics.get("accuracy_after")
         if acc is not None and rr.acc_after is not None:
             diff_pp = 100 * abs(acc - rr.acc_after)
