@@ -66,3 +66,38 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     path = write(tmp_path, "scenarios:\n  - name: a\n    firmware: {app: x}\n    budgest: {}\n")
     with pytest.raises(ScenarioError, match="did you mean 'budgets'"):
         load_scenarios(path)
+
+
+def test_readme_documents_every_key():
+    from harness.pipeline import REPO
+    from harness.scenario import schema_markdown
+
+    readme = (REPO / "scenarios" / "README.md").read_text()
+    assert schema_markdown() in readme, "regenerate the key table of scenarios/README.md"
+
+
+def test_scheme_index_outside_the_model_is_an_error_with_line(tmp_path):
+    path = write(tmp_path, """\
+scenarios:
+  - name: s
+    model: {arch: small}
+    dataset: {name: digits, classes: [0, 1]}
+    training:
+      sparse_update: {n_bias_update: 3, manual_weight_idx: [40], weight_update_ratio: [1]}
+""")
+    with pytest.raises(ScenarioError) as err:
+        load_scenarios(path)
+    assert f"{path}:2:" in str(err.value) and "out of range" in str(err.value)
+
+
+def test_ratio_outside_0_1_is_an_error(tmp_path):
+    path = write(tmp_path, """\
+scenarios:
+  - name: s
+    model: {arch: small}
+    dataset: {name: digits}
+    training:
+      sparse_update: {n_bias_update: 3, manual_weight_idx: [6], weight_update_ratio: [1.5]}
+""")
+    with pytest.raises(ScenarioError, match="weight_update_ratio"):
+        load_scenarios(path)
