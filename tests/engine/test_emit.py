@@ -27,6 +27,7 @@ def run_host(files, name):
 @pytest.mark.parametrize("keys", [
     dict(n_bias_update=4, manual_weight_idx=(1, 4), weight_update_ratio=(0.5, 1.0)),  # pw slice + full
     dict(n_bias_update=5, manual_weight_idx=(2, 0), weight_update_ratio=(0.25, 1.0)),  # dw slice, first conv
+    dict(shorthand="last_layer"),  # no int8 update at all
 ])
 def test_host_build_equals_reference(keys, rounding):
     q = tiny_qmodel()
