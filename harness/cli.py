@@ -62,7 +62,7 @@ def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
         mark = "skip" if check.skipped else ("PASS" if check.ok else "FAIL")
         ok &= check.ok
         print(f"  [{mark}] {name:<13} {check.summary}")
-        if check.details and (not check.ok or name in ("memory", "instructions", "stack")):
+        if check.details and (not check.ok or name in ("memory", "instructions", "stack", "baseline")):
             print("\n".join("      " + line for line in check.details.splitlines()))
     out = pipeline.outcome(s)
     if out.run is not None and out.run.profile:
@@ -75,10 +75,11 @@ def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .baseline import BASELINE, HISTORY, append_history, update_baseline
     from .pytest_plugin import write_report
 
     scenarios = _load(args.paths, args.k)
-    pipeline = Pipeline(emulator=args.emulator)
+    pipeline = Pipeline(emulator=args.emulator, update_baseline=args.update_baseline)
     t0 = time.monotonic()
     all_ok = True
     results = {}
@@ -93,6 +94,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir) if args.report_dir else REPO / "reports" / time.strftime(
         "%Y%m%d-%H%M%S")
     path = write_report(results, report_dir)
+    append_history(REPO / HISTORY, results.values(), "cli", REPO)
+    if args.update_baseline:
+        updated, refused = update_baseline(REPO / BASELINE, results.values())
+        print(f"baseline: {len(updated)} scenario(s) recorded in {REPO / BASELINE}"
+              + (f"; not recorded (checks failed): {', '.join(refused)}" if refused else ""))
     verdict = "all checks passed" if all_ok else "SOME CHECKS FAILED"
     print(f"\n{len(scenarios)} scenario(s), {verdict} in {time.monotonic() - t0:.1f} s")
     print(f"report: {path}")
@@ -130,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--gate", action="store_true", help="build and memory checks only")
     p_run.add_argument("--emulator", default="qemu", choices=["qemu", "renode"])
     p_run.add_argument("--report-dir", help="where to write report.json")
+    p_run.add_argument("--update-baseline", action="store_true",
+                       help="record these scenarios' metrics in reports/baseline.json")
     p_run.set_defaults(fn=cmd_run)
     p_list = sub.add_parser("list", help="list scenarios")
     p_list.add_argument("paths", nargs="*")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .baseline import BASELINE, Baseline, largest, symbols_by_region
 from .boards import Board, load_board
 from .elf import MemoryReport, memory_report
 from .emulators.base import Run
@@ -34,6 +35,7 @@ CHECKS: tuple[tuple[str, bool], ...] = (
     ("stack", False),
     ("accuracy", False),
     ("parity", False),
+    ("baseline", False),
 )
 
 
@@ -107,9 +109,11 @@ def _app_sources(board: Board, app: str) -> list[Path]:
 class Pipeline:
     """Runs the stages of scenarios on demand and caches their results in memory."""
 
-    def __init__(self, emulator: str = "qemu", report_dir: Path | None = None):
+    def __init__(self, emulator: str = "qemu", report_dir: Path | None = None,
+                 baseline: Path | None = None, update_baseline: bool = False):
         self.emulator = emulator
         self.report_dir = report_dir
+        self.baseline = Baseline(baseline or REPO / BASELINE, update=update_baseline)
         self._outcomes: dict[tuple[Path, str], Outcome] = {}
 
     def outcome(self, scenario: Scenario) -> Outcome:
@@ -150,6 +154,7 @@ class Pipeline:
         m = out.memory
         out.metrics.update(flash=m.flash, static_sram=m.static_sram, stack_reserved=m.stack_reserved,
                            data_region=m.data_region)
+        out.metrics["largest_symbols"] = largest(symbols_by_region(out.firmware.elf, out.board))
         return out
 
     def _workload(self, scenario: Scenario):
@@ -475,6 +480,19 @@ class Pipeline:
             return Check("parity", False, "; ".join(problems), "\n".join(rows))
         return Check("parity", True, "host == emulator bit for bit; device matches the reference",
                      "\n".join(rows))
+
+    def _check_baseline(self, s: Scenario) -> Check:
+        """The metrics against reports/baseline.json, within the scenario's ``tolerance:``."""
+        out = self._needs_build(s, "baseline")
+        if isinstance(out, Check):
+            return out
+        self.run(s)  # whatever it measured; a failed run fails its own check
+        assert out.firmware is not None
+        try:
+            v = self.baseline.check(s, out.metrics, symbols_by_region(out.firmware.elf, out.board))
+        except MctError as e:
+            return Check("baseline", False, e.message, f"fix: {e.fix}" if e.fix else "")
+        return Check("baseline", v.ok, v.summary, v.details, v.skipped)
 
     def _check_stack(self, s: Scenario) -> Check:
         out = self._needs_run(s, "stack")

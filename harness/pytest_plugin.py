@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
 from .pipeline import Pipeline, applicable_checks
 from .scenario import Scenario, load_scenarios
@@ -32,10 +33,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where to write report.json (default: reports/<timestamp>)")
     group.addoption("--gate", action="store_true",
                     help="run only the build and memory checks of scenarios (no emulation)")
+    group.addoption("--update-baseline", action="store_true",
+                    help="record the metrics of the scenarios that ran (and passed) in "
+                         "reports/baseline.json instead of failing on a change")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"))
+    config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
+                                       baseline=Path(config.rootpath) / BASELINE,
+                                       update_baseline=config.getoption("--update-baseline"))
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
 
 
@@ -145,6 +151,13 @@ class ResultCollector:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
             tr.write_line(f"mcutrain report: {path}")
+        root = Path(self.config.rootpath)
+        append_history(root / HISTORY, self.results.values(), "pytest", root)
+        if self.config.getoption("--update-baseline"):
+            updated, refused = update_baseline(root / BASELINE, self.results.values())
+            if tr is not None:
+                tr.write_line(f"mcutrain baseline: {len(updated)} scenario(s) recorded in {root / BASELINE}"
+                              + (f"; not recorded (checks failed): {', '.join(refused)}" if refused else ""))
 
 
 def _tool_version(cmd: list[str]) -> str:

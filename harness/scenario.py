@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DEFAULT_SRAM, Tolerance,
+                       parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
 from .errors import ScenarioError
 from .units import Comparison, parse_comparison, parse_count, parse_size
 from .workload import DataSpec, ModelSpec, PretrainSpec, TrainingSpec
@@ -187,6 +189,15 @@ SCHEMA: dict[str, Key] = {
         "flash": Key(_pos_size, None, doc="flash: text + rodata + .data init (default: the part's flash)"),
         "step_instructions": Key(_pos_count, None, doc="instructions per training step (max over steps)"),
     }),
+    "tolerance": Key(None, doc="how far a metric may move from reports/baseline.json (worse or better) "
+                     "before the baseline check fails; a percentage of the baseline value, an amount, "
+                     "or both ('1% or 64B': the larger)", children={
+        "sram": Key(parse_bytes_tolerance, DEFAULT_SRAM, doc="static and peak SRAM, e.g. 1% or 512B"),
+        "flash": Key(parse_bytes_tolerance, DEFAULT_FLASH, doc="flash, e.g. 1% or 512B"),
+        "step_instructions": Key(parse_count_tolerance, DEFAULT_INSTRUCTIONS,
+                                 doc="instructions per training step and per inference, e.g. 2%"),
+        "accuracy": Key(parse_pp_tolerance, DEFAULT_ACCURACY, doc="test accuracy after training, in points"),
+    }),
     "expect": Key(None, doc="what the run must show", children={
         "status": Key(_choice("ok", "exit", "fault", "timeout"), "ok",
                       doc="how the run ends: ok (exit 0), exit (nonzero exit), fault, timeout"),
@@ -315,6 +326,7 @@ class Scenario:
     training: TrainingSpec | None = None
     budgets: Budgets = field(default_factory=Budgets)
     expect: Expect = field(default_factory=Expect)
+    tolerance: Tolerance = field(default_factory=Tolerance)
 
     @property
     def location(self) -> str:
@@ -401,7 +413,7 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
         name=name, file=path, line=line, board=board, description=v["description"],
         tags=v["tags"], timeout=v["timeout"], stack=v["stack"],
         firmware=FirmwareSpec(**fw) if fw else None, model=model, dataset=data, training=training,
-        budgets=budgets, expect=exp)
+        budgets=budgets, expect=exp, tolerance=Tolerance(**(v["tolerance"] or {})))
 
 
 def _training_specs(v: dict[str, Any], path: Path, line: int
