@@ -1,4 +1,5 @@
-"""``mcutrain``: run scenarios without pytest, list them, and check the installation."""
+"""``mcutrain``: run scenarios without pytest, list them, render and compare their reports, and check
+the installation."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from .errors import MctError
 from .pipeline import REPO, Pipeline, applicable_checks
+from .report import any_worse, compare_reports, format_comparison, load_report, newest_report, \
+    scenario_info, write_views, write_views_and_say
 from .scenario import Scenario, load_scenarios
 from .units import fmt_bytes, fmt_count
 
@@ -50,8 +53,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
+def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> tuple[bool, dict]:
     ok = True
+    checks: dict[str, dict] = {}
     print(f"\n== {s.name} [{s.board}]  ({s.location})")
     if s.description:
         print(f"   {s.description}")
@@ -61,6 +65,8 @@ def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
         check = pipeline.check(s, name)
         mark = "skip" if check.skipped else ("PASS" if check.ok else "FAIL")
         ok &= check.ok
+        checks[name] = {"outcome": "skipped" if check.skipped else ("passed" if check.ok else "failed"),
+                        "summary": check.summary}
         print(f"  [{mark}] {name:<13} {check.summary}")
         if check.details and (not check.ok or name in ("memory", "instructions", "stack", "baseline")):
             print("\n".join("      " + line for line in check.details.splitlines()))
@@ -71,7 +77,7 @@ def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> bool:
         print("  instruction profile (top functions):")
         for fn, n in top:
             print(f"      {fmt_count(n):>20}  {100 * n / total:5.1f}%  {fn}")
-    return ok
+    return ok, checks
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -85,12 +91,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = {}
     for i, s in enumerate(scenarios, 1):
         print(f"[{i}/{len(scenarios)}] {s.name} ...", flush=True)
-        ok = _print_outcome(pipeline, s, args.gate)
+        ok, checks = _print_outcome(pipeline, s, args.gate)
         all_ok &= ok
         out = pipeline.outcome(s)
         results[(str(s.file), s.name)] = {
             "file": str(s.file), "scenario": s.name, "board": s.board,
-            "ok": ok, "metrics": out.metrics}
+            "ok": ok, "checks": checks, "metrics": out.metrics, **scenario_info(s, out.board)}
     report_dir = Path(args.report_dir) if args.report_dir else REPO / "reports" / time.strftime(
         "%Y%m%d-%H%M%S")
     path = write_report(results, report_dir)
@@ -102,7 +108,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     verdict = "all checks passed" if all_ok else "SOME CHECKS FAILED"
     print(f"\n{len(scenarios)} scenario(s), {verdict} in {time.monotonic() - t0:.1f} s")
     print(f"report: {path}")
+    print(write_views_and_say(path))
     return 0 if all_ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Redo summary.md and report.html from a report.json (default: the newest run's)."""
+    views = write_views(Path(args.report) if args.report else newest_report(REPO / "reports"))
+    print(f"summary: {views.summary}")
+    print(f"report:  {views.html}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Old -> new per scenario and metric; exit 1 when any metric got worse."""
+    (old, old_path), (new, new_path) = load_report(Path(args.old)), load_report(Path(args.new))
+    deltas = compare_reports(old, new)
+    print(format_comparison(deltas, str(old_path), str(new_path)))
+    return 1 if any_worse(deltas) else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -143,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     p_list.add_argument("paths", nargs="*")
     p_list.add_argument("-k", help="only names containing this text")
     p_list.set_defaults(fn=cmd_list)
+    p_rep = sub.add_parser("report", help="write summary.md and report.html of a run")
+    p_rep.add_argument("report", nargs="?", help="report directory or report.json (default: the newest "
+                                                 "under reports/)")
+    p_rep.set_defaults(fn=cmd_report)
+    p_cmp = sub.add_parser("compare", help="old -> new per scenario and metric; exit 1 if any got worse")
+    p_cmp.add_argument("old", help="report directory or report.json")
+    p_cmp.add_argument("new", help="report directory or report.json")
+    p_cmp.set_defaults(fn=cmd_compare)
     p_doc = sub.add_parser("doctor", help="check tools, build the emulator plugin")
     p_doc.set_defaults(fn=cmd_doctor)
     args = parser.parse_args(argv)

@@ -20,6 +20,7 @@ import pytest
 from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
 from .pipeline import Pipeline, applicable_checks
+from .report import scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
 
 _PIPELINE = pytest.StashKey[Pipeline]()
@@ -103,6 +104,7 @@ class ScenarioItem(pytest.Item):
             "file": str(self.scenario.file), "scenario": self.scenario.name,
             "board": self.scenario.board, "check": self.check, "ok": result.ok,
             "summary": result.summary, "metrics": outcome.metrics,
+            "info": scenario_info(self.scenario, outcome.board),
         }, default=str)))
         if result.skipped:
             pytest.skip(result.summary)
@@ -139,6 +141,7 @@ class ResultCollector:
                 "file": data["file"], "scenario": data["scenario"], "board": data["board"],
                 "checks": {}, "metrics": {}})
             entry["checks"][data["check"]] = {"outcome": report.outcome, "summary": data["summary"]}
+            entry.update(data.get("info", {}))
             entry["metrics"].update(data["metrics"])
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -151,6 +154,9 @@ class ResultCollector:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
             tr.write_line(f"mcutrain report: {path}")
+        views = write_views_and_say(path)
+        if tr is not None:
+            tr.write_line(f"mcutrain {views}")
         root = Path(self.config.rootpath)
         append_history(root / HISTORY, self.results.values(), "pytest", root)
         if self.config.getoption("--update-baseline"):
