@@ -317,10 +317,12 @@ def update_baseline(path: Path, results: Iterable[dict]) -> tuple[list[str], lis
         entries = read_entries(path)
         for r in results:
             key = baseline_key(r["file"], r["scenario"], r["board"])
-            if not result_passed(r) or not r.get("metrics"):
+            entry = make_entry(r, path.parent.parent)
+            if not any(m.name in entry["metrics"] for m in METRICS):
+                continue  # nothing measured (e.g. a scenario the gate must reject at link time)
+            if not result_passed(r):
                 refused.append(key)
                 continue
-            entry = make_entry(r, path.parent.parent)
             old = entries.get(key)
             if old is not None and "status" not in r["metrics"]:  # gate only: nothing was run
                 entry["metrics"] = {**old.get("metrics", {}), **entry["metrics"]}
@@ -454,8 +456,8 @@ def _explain(deltas: list[Delta], entry: dict, metrics: dict[str, Any],
             rows += [f"    {c.describe()}" for c in grew[:12]]
         elif d.change > 0:
             rows.append(f"  {region} symbols: none of the largest grew "
-                        + ("(the growth is the stack)" if region == "sram" else
-                           "(the growth is spread over small symbols)"))
+                        + ("(the growth is the stack)" if d.metric.name == "peak_sram" else
+                           "(the growth is spread over small symbols and alignment)"))
         if shrank and not (only_growth and d.change > 0):
             rows.append(f"  {region} symbols that shrank or went away:")
             rows += [f"    {c.describe()}" for c in sorted(shrank, key=lambda c: c.delta)[:6]]

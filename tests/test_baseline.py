@@ -212,6 +212,14 @@ def test_update_keeps_other_entries_and_refuses_failed_scenarios(tmp_path):
     assert not list(path.parent.glob(".baseline.json.tmp*"))  # written atomically via a temp file
 
 
+def test_update_skips_a_scenario_that_measured_nothing(tmp_path):
+    """An over-budget scenario fails at link time by design: no entry, and no complaint either."""
+    path = tmp_path / "b.json"
+    r = {"file": "f.yaml", "scenario": "s", "board": "b", "ok": True, "metrics": {"arena_planned": 9}}
+    assert update_baseline(path, [r]) == ([], [])
+    assert read_entries(path) == {}
+
+
 def test_gate_only_update_keeps_the_run_metrics(tmp_path):
     path = tmp_path / "b.json"
     base = {"file": "f.yaml", "scenario": "s", "board": "b", "ok": True}
