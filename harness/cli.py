@@ -85,8 +85,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .pytest_plugin import write_report
 
     scenarios = _load(args.paths, args.k)
-    pipeline = Pipeline(emulator=args.emulator, update_baseline=args.update_baseline)
     t0 = time.monotonic()
+
+    def progress(msg: str) -> None:
+        print(f"      {time.monotonic() - t0:7.1f} s  {msg} ...", flush=True)
+
+    pipeline = Pipeline(emulator=args.emulator, update_baseline=args.update_baseline,
+                        progress=None if args.quiet else progress)
     all_ok = True
     results = {}
     for i, s in enumerate(scenarios, 1):
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("paths", nargs="*", help="scenario files or folders")
     p_run.add_argument("-k", help="only scenarios whose name contains this text")
     p_run.add_argument("--gate", action="store_true", help="build and memory checks only")
+    p_run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p_run.add_argument("--emulator", default="qemu", choices=["qemu", "renode"])
     p_run.add_argument("--report-dir", help="where to write report.json")
     p_run.add_argument("--update-baseline", action="store_true",

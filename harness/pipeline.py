@@ -44,6 +44,8 @@ def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
     out = []
     for name, gate in CHECKS:
         e, b = scenario.expect, scenario.budgets
+        if e.over_budget is not None and not gate:
+            continue  # expected to be rejected: nothing to run
         if name == "instructions" and not scenario.trains and (
                 e.region_instructions is None and e.step_instructions is None
                 and b.step_instructions is None):
@@ -110,7 +112,9 @@ class Pipeline:
     """Runs the stages of scenarios on demand and caches their results in memory."""
 
     def __init__(self, emulator: str = "qemu", report_dir: Path | None = None,
-                 baseline: Path | None = None, update_baseline: bool = False):
+                 baseline: Path | None = None, update_baseline: bool = False,
+                 progress: Callable[[str], None] | None = None):
+        self.progress = progress or (lambda _msg: None)  # stage announcements for long runs
         self.emulator = emulator
         self.report_dir = report_dir
         self.baseline = Baseline(baseline or REPO / BASELINE, update=update_baseline)
@@ -129,12 +133,14 @@ class Pipeline:
             return out
         try:
             if scenario.trains:
+                self.progress("preparing the model (pretraining is cached), quantizing, compiling")
                 out.workload = self._workload(scenario)
                 w = out.workload
                 out.metrics.update(
                     arena_planned=w.compiled.arena_size, trainable_bytes=w.compiled.emitted.trainable_bytes,
                     arena_deferred_updates=w.compiled.deferred_arena, scheme=w.scheme.describe(),
                     pretrain_accuracy=w.pretrain_accuracy)
+                self.progress(f"cross-compiling for {out.board.name} (arena {w.compiled.arena_size} B)")
                 out.firmware = build_firmware(
                     out.board, _app_sources(out.board, "train"), generated=w.files(),
                     include_dirs=[FIRMWARE_SRC / "app" / "train"], defines={},
@@ -169,6 +175,7 @@ class Pipeline:
             return out
         from .emulators import get_emulator
 
+        self.progress(f"running on {self.emulator} (timeout {scenario.timeout:.0f} s)")
         try:
             out.run = get_emulator(self.emulator).run(out.firmware.elf, out.board,
                                                       timeout_s=scenario.timeout,
@@ -218,6 +225,7 @@ class Pipeline:
         from .records import scan_records
         from .toolchain import build_host_program
 
+        self.progress("building and running the same C natively on the host")
         try:
             exe = build_host_program(_app_sources(out.board, "train") + _kernel_sources(),
                                      out.workload.files(), name=f"{scenario.name}-host")
@@ -240,9 +248,11 @@ class Pipeline:
 
         w, t = out.workload, scenario.training
         assert t is not None
+        self.progress("training the numpy reference")
         cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, classifier_lr=t.classifier_lr, qas=t.qas,
                               rounding=t.rounding, seed=t.seed)
         out.reference = ref.train(w.qmodel, w.scheme, w.train_x, w.train_y, cfg, w.test_x, w.test_y)
+        out.metrics["reference_accuracy_before"] = out.reference.acc_before
         out.metrics["reference_accuracy_after"] = out.reference.acc_after
         out.metrics["reference_epoch_loss"] = [round(x, 6) for x in out.reference.epoch_loss]
         return out
@@ -254,6 +264,8 @@ class Pipeline:
 
     def _check_build(self, s: Scenario) -> Check:
         out = self.build(s)
+        if s.expect.over_budget and isinstance(out.build_error, BudgetExceeded):
+            return Check("build", True, f"rejected as expected, at link time: {out.build_error.message}")
         if out.build_error is not None:
             return Check("build", False, f"build failed: {out.build_error.message}",
                          f"fix: {out.build_error.fix}" if out.build_error.fix else "")
@@ -268,6 +280,8 @@ class Pipeline:
         return out
 
     def _check_memory(self, s: Scenario) -> Check:
+        if s.expect.over_budget:
+            return self._check_rejected(s)
         out = self._needs_build(s, "memory")
         if isinstance(out, Check):
             return out
@@ -296,6 +310,26 @@ class Pipeline:
             return Check("memory", False, "; ".join(problems), details)
         return Check("memory", True, f"flash {fmt_bytes(m.flash)}, SRAM {fmt_bytes(planned)} "
                                      f"within budget", details)
+
+    def _check_rejected(self, s: Scenario) -> Check:
+        """A scenario that must not fit: the gate must reject it, with the numbers."""
+        out = self.build(s)
+        what = s.expect.over_budget
+        if isinstance(out.build_error, BudgetExceeded):
+            return Check("memory", True, f"rejected as expected: {out.build_error.message}")
+        if out.firmware is None or out.memory is None:
+            return Check("memory", False, f"memory: not checked, the build failed "
+                                          f"({out.build_error.message if out.build_error else '?'})")
+        m = out.memory
+        if what == "sram":
+            used, budget = m.static_sram + m.stack_reserved, s.budgets.sram or out.board.sram
+        else:
+            used, budget = m.flash, s.budgets.flash or out.board.flash
+        if used > budget:
+            return Check("memory", True, f"rejected as expected: {what} {fmt_bytes(used)} exceeds the "
+                                         f"budget {fmt_bytes(budget)} by {used - budget} B")
+        return Check("memory", False, f"expected the gate to reject this scenario for {what}, but it "
+                                      f"fits: {fmt_bytes(used)} of {fmt_bytes(budget)}")
 
     def _needs_run(self, s: Scenario, name: str) -> Outcome | Check:
         out = self.run(s)

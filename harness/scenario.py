@@ -183,7 +183,7 @@ SCHEMA: dict[str, Key] = {
         "sparse_update": Key(_raw, "last_layer", doc="last_layer | bias_only | full, or the paper's "
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
     }),
-    "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack (linked after .bss)"),
+    "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack (an overflow hits an MPU guard)"),
     "budgets": Key(None, doc="limits that fail the scenario when exceeded", children={
         "sram": Key(_pos_size, None, doc="peak SRAM: .data + .bss + stack high-water (default: the part's SRAM)"),
         "flash": Key(_pos_size, None, doc="flash: text + rodata + .data init (default: the part's flash)"),
@@ -214,6 +214,8 @@ SCHEMA: dict[str, Key] = {
                       "numpy reference (accuracy within reference_pp, loss within loss_rtol)"),
         "reference_pp": Key(_pos_number, 1.0, doc="max |device - reference| test accuracy, in points"),
         "loss_rtol": Key(_pos_number, 0.02, doc="max relative difference of each epoch's mean loss"),
+        "over_budget": Key(_choice("sram", "flash"), None, doc="the gate must reject this scenario: its "
+                           "sram (or flash) exceeds the budget; nothing is run"),
     }),
 }
 
@@ -302,6 +304,7 @@ class Expect:
     parity: str = "exact"
     reference_pp: float = 1.0
     loss_rtol: float = 0.02
+    over_budget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,3 +455,28 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
     return model, data, training
+
+
+def schema_markdown() -> str:
+    """The key reference of scenarios/README.md, generated from ``SCHEMA`` (tested to match)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+
+    def walk(schema: dict[str, Key], prefix: str) -> None:
+        for name, key in schema.items():
+            dotted = f"{prefix}{name}"
+            if key.children is not None:
+                extra = f" (or `{key.none_word}`)" if key.none_word else ""
+                rows.append(f"| `{dotted}` | | {key.doc.replace('|', chr(92) + '|')}{extra} |")
+                walk(key.children, dotted + ".")
+                continue
+            if key.required:
+                default = "**required**"
+            elif key.default is None:
+                default = "-"
+            else:
+                d = key.default
+                default = f"`{list(d) if isinstance(d, tuple) else d}`"
+            rows.append(f"| `{dotted}` | {default} | {key.doc.replace('|', chr(92) + '|')} |")
+
+    walk(SCHEMA, "")
+    return "\n".join(rows) + "\n"
