@@ -506,13 +506,18 @@ def float_forward(model: FloatModel, x: np.ndarray) -> FloatTrace:
 
 def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
                    g_logits: np.ndarray, lr: float,
-                   record: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None) -> None:
+                   record: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None, *,
+                   classifier_lr: float | None = None) -> None:
     """Backward of one sample with the scheme's masking, SGD-updating ``model.params`` in place
-    in the device's order (bias, weight slice, then ``g_x`` with the updated weights)."""
+    in the device's order (bias, weight slice, then ``g_x`` with the updated weights).
+
+    The convs step with ``lr``, the classifier (Linear) with ``classifier_lr`` (None: ``lr``),
+    as ``train_step`` does for a float classifier."""
     graph, p = model.graph, model.params
     need = requires_grad(graph, scheme)
     shapes = graph.shapes()
     lr_t = np.asarray(lr, dtype=g_logits.dtype)
+    lr_fc = np.asarray(lr if classifier_lr is None else classifier_lr, dtype=g_logits.dtype)
     grads: dict[str, np.ndarray] = {graph.output: g_logits}
     for op in reversed(graph.ops):
         if op.output not in grads:
@@ -540,8 +545,8 @@ def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
             g_w = linear_grad_weight(g_y, trace.tensors[op.input])
             if record is not None:
                 record[op.name] = (g_y.copy(), g_w)
-            b[...] = b - lr_t * g_y
-            w[...] = w - lr_t * g_w
+            b[...] = b - lr_fc * g_y
+            w[...] = w - lr_fc * g_w
             if op.input in need:
                 _add_grad(grads, op.input, linear_grad_input(g_y, w))
         elif isinstance(op, GlobalAvgPool):
@@ -577,8 +582,8 @@ def train_float(model: FloatModel, scheme: SparseScheme | ResolvedScheme, x_trai
                 y_test: np.ndarray | None = None) -> FloatTrainResult:
     """Float32 SGD (batch 1, no momentum) of the parameters ``scheme`` names, on real inputs.
 
-    The same loss (§6) and update order as the device; ``cfg.qas``, ``rounding`` and ``seed``
-    do not apply. ``model`` is not changed.
+    The same loss (§6) and update order as the device, the classifier stepping with
+    ``cfg.classifier_lr`` (None: ``cfg.lr``); ``cfg.qas``, ``rounding`` and ``seed`` do not apply. ``model`` is not changed.
     """
     resolved = _resolve(model.graph, scheme)
     work = FloatModel(model.graph, {k: np.array(v, dtype=np.float32) for k, v in model.params.items()})
@@ -593,7 +598,7 @@ def train_float(model: FloatModel, scheme: SparseScheme | ResolvedScheme, x_trai
                 raise _diverged(f"the logits are not finite at epoch {epoch}, step {i}", cfg.lr)
             loss, dlogits = softmax_xent(trace.logits, int(y))
             _check_loss(float(loss), epoch, i, cfg.lr)
-            float_backward(work, resolved, trace, dlogits, cfg.lr)
+            float_backward(work, resolved, trace, dlogits, cfg.lr, classifier_lr=cfg.classifier_lr)
             total += float(loss)
             correct += int(np.argmax(trace.logits) == int(y))
         n = max(len(y_train), 1)

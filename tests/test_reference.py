@@ -283,6 +283,32 @@ def test_float_path_masks_like_the_device():
     assert np.any(p1["c5.weight"] != p0["c5.weight"]) and np.any(p1["fc.bias"] != p0["fc.bias"])
 
 
+def test_float_classifier_steps_with_classifier_lr_and_the_convs_with_lr():
+    g = small_graph()
+    model = R.FloatModel(g, random_params(g))
+    rng = np.random.default_rng(8)
+    x, y = rng.random((4, 9, 9, 2)).astype(np.float32), np.array([0, 1, 2, 3])
+    # One step by hand: the classifier moves by classifier_lr * its gradient, a conv by lr * its.
+    work = R.FloatModel(g, {k: v.copy() for k, v in model.params.items()})
+    tr = R.float_forward(work, x[0])
+    rec: dict = {}
+    R.float_backward(work, SPARSE.resolve(g), tr, softmax_xent(tr.logits, 0)[1], 0.1, rec,
+                     classifier_lr=0.01)
+    p0, p1 = model.params, work.params
+    np.testing.assert_allclose(p0["fc.bias"] - p1["fc.bias"], np.float32(0.01) * rec["fc"][0], rtol=1e-5)
+    np.testing.assert_allclose(p0["fc.weight"] - p1["fc.weight"], np.float32(0.01) * rec["fc"][1],
+                               rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(p0["c5.bias"] - p1["c5.bias"], np.float32(0.1) * rec["c5"][0],
+                               rtol=1e-4, atol=1e-7)
+    # Whole runs: classifier_lr changes the result; classifier_lr == lr is the default.
+    cfg = R.TrainConfig(epochs=2, lr=0.1, scheme=SPARSE)
+    base = R.train_float(model, SPARSE, x, y, cfg).model.params
+    same = R.train_float(model, SPARSE, x, y, dataclasses.replace(cfg, classifier_lr=0.1)).model.params
+    other = R.train_float(model, SPARSE, x, y, dataclasses.replace(cfg, classifier_lr=0.01)).model.params
+    assert all(base[k].tobytes() == same[k].tobytes() for k in base)
+    assert np.any(other["fc.weight"] != base["fc.weight"]) and np.any(other["c5.bias"] != base["c5.bias"])
+
+
 def test_int8_gradients_agree_with_the_float_model_they_stand_for(qmodel, data):
     # lr = 0: the int8 path's gradients against the float path's on the dequantized model.
     # They differ only through activation quantization (a flipped clamp mask here and there),
