@@ -46,6 +46,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
 
 
+@pytest.fixture(scope="session")
+def mcutrain_pipeline(pytestconfig: pytest.Config) -> Pipeline:
+    """The session's pipeline: the same builds and runs the scenario items use.
+
+    ``mcutrain_pipeline.run(scenario)`` returns an ``Outcome`` with ``firmware``, ``memory``
+    (the ELF report), ``run`` (the emulator's result) and ``metrics``.
+    """
+    return pytestconfig.stash[_PIPELINE]
+
+
+@pytest.fixture(scope="session")
+def load_scenario():
+    """``load_scenario(path, name)``: one validated scenario of a YAML file."""
+
+    def load(path: str | Path, name: str) -> Scenario:
+        found = [s for s in load_scenarios(Path(path)) if s.name == name]
+        if not found:
+            raise LookupError(f"no scenario {name!r} in {path}")
+        return found[0]
+
+    return load
+
+
 def _is_scenario_file(path: Path) -> bool:
     return path.suffix in (".yaml", ".yml") and "scenarios" in path.parts
 
