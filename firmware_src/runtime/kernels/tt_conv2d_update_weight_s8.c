@@ -1,34 +1,7 @@
 /* conv2d weight gradient on the trainable input-channel slice (docs section 7), as a buffer
  * or fused with the in-place update element by element (no gradient buffer, step 3). */
+#include "tt_grad_weight_tap.h"
 #include "tt_kernels.h"
-
-/* sum over output positions of g_a[oh][ow][c] * (x_slice[ih][iw][i] - x_zp); x_scale is
- * applied once by the caller. */
-static float tt_conv2d_grad_weight_one(const tt_conv_params *p, const int8_t *x_slice,
-                                       const float *g_a, int32_t c, int32_t kh, int32_t kw,
-                                       int32_t i)
-{
-    const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, k = p->k;
-    const int32_t stride = p->stride, pad = p->pad, x_zp = p->x_zp;
-    const int32_t out_h = tt_conv_out_dim(in_h, p->kernel, stride, pad);
-    const int32_t out_w = tt_conv_out_dim(in_w, p->kernel, stride, pad);
-    float acc = 0.0f;
-    for (int32_t oh = 0; oh < out_h; oh++) {
-        const int32_t ih = oh * stride - pad + kh;
-        if (ih < 0 || ih >= in_h) {
-            continue;
-        }
-        for (int32_t ow = 0; ow < out_w; ow++) {
-            const int32_t iw = ow * stride - pad + kw;
-            if (iw < 0 || iw >= in_w) {
-                continue;
-            }
-            const float xc = (float)((int32_t)x_slice[(ih * in_w + iw) * k + i] - x_zp);
-            acc = acc + g_a[(oh * out_w + ow) * out_c + c] * xc;
-        }
-    }
-    return acc;
-}
 
 void tt_conv2d_grad_weight_f32(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
                                float x_scale, float *g_w)
@@ -39,7 +12,7 @@ void tt_conv2d_grad_weight_f32(const tt_conv_params *p, const int8_t *x_slice, c
         for (int32_t kh = 0; kh < kk; kh++) {
             for (int32_t kw = 0; kw < kk; kw++) {
                 for (int32_t i = 0; i < k; i++) {
-                    g_w[e++] = x_scale * tt_conv2d_grad_weight_one(p, x_slice, g_a, c, kh, kw, i);
+                    g_w[e++] = x_scale * tt_grad_weight_tap(p, x_slice, g_a, c, kh, kw, i);
                 }
             }
         }
@@ -57,7 +30,7 @@ void tt_conv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
             for (int32_t kw = 0; kw < kk; kw++) {
                 for (int32_t i = 0; i < k; i++) {
                     const float g =
-                        x_scale * tt_conv2d_grad_weight_one(p, x_slice, g_a, c, kh, kw, i);
+                        x_scale * tt_grad_weight_tap(p, x_slice, g_a, c, kh, kw, i);
                     w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
                     e++;
                 }
