@@ -292,11 +292,7 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=root))
     try:
-        gen_dir = tmp / "gen"
-        gen_dir.mkdir()
-        for fname, text in generated.items():
-            (gen_dir / fname).write_text(text)
-        gen_srcs = [gen_dir / f for f in sorted(generated) if f.endswith(".c")]
+        gen_dir, gen_srcs = _write_generated(tmp, generated)
         (tmp / "link.ld").write_text(script)
         objs = _compile_objects([*srcs, *gen_srcs], flags, _define_flags(all_defines),
                                 [f"-I{d}" for d in [gen_dir, *incs]], tmp, tmp, "")
@@ -323,6 +319,15 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
         raise
     log.info("built %s for %s in %s", name, board.name, final)
     return _with_su(fw, support)
+
+
+def _write_generated(tmp: Path, generated: Mapping[str, str]) -> tuple[Path, list[Path]]:
+    """Write the generated files into ``tmp/gen``; return that folder and its C sources."""
+    gen_dir = tmp / "gen"
+    gen_dir.mkdir()
+    for fname, text in generated.items():
+        (gen_dir / fname).write_text(text)
+    return gen_dir, [gen_dir / f for f in sorted(generated) if f.endswith(".c")]
 
 
 def _with_su(fw: Firmware, support: Sequence[Path]) -> Firmware:
@@ -352,11 +357,7 @@ def _build_host(kind: str, sources: Sequence[Path], generated: Mapping[str, str]
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=root))
     try:
-        gen_dir = tmp / "gen"
-        gen_dir.mkdir()
-        for fname, text in generated.items():
-            (gen_dir / fname).write_text(text)
-        gen_srcs = [gen_dir / f for f in sorted(generated) if f.endswith(".c")]
+        gen_dir, gen_srcs = _write_generated(tmp, generated)
         cmd = [HOST_CC, *flags, *_define_flags(all_defines), *[f"-I{d}" for d in [gen_dir, *incs]],
                *map(str, [*srcs, *gen_srcs]), "-o", str(tmp / out_name)]
         r = _run(cmd, tmp)
