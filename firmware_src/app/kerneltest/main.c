@@ -1,0 +1,181 @@
+/* Kernel test firmware: runs the int8 forward conv kernels (tt_pwconv_s8, tt_dwconv2d_s8,
+ * tt_conv2d_s8) on pseudo-random inputs, weights, biases and multipliers over many shapes
+ * (odd / even channels, k = 0, 0 < k < C_in, k = C_in, strides, pads, kernels 1..7) and prints
+ * one record per case with FNV-1a checksums of the outputs and of the mask bytes:
+ *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}   then   @tt {"t":"kt_done","n":N}
+ * The same C built for the host (portable kernels) and for an ARM board (the DSP paths where
+ * __ARM_FEATURE_DSP) must print identical records (tests/runtime/test_kernels_dsp.py). */
+#include <stdint.h>
+
+#include "tt_io.h"
+#include "tt_kernels.h"
+
+#define KT_X_MAX 4096
+#define KT_W_MAX 4096
+#define KT_Y_MAX 8192
+#define KT_C_MAX 64
+#define KT_GUARD 16
+
+static int8_t kt_x[KT_X_MAX];
+static int8_t kt_w_lo[KT_W_MAX];
+static int8_t kt_w_hi[KT_W_MAX];
+static int8_t kt_y[KT_Y_MAX + KT_GUARD];
+static uint8_t kt_mask[KT_Y_MAX / 8 + KT_GUARD];
+static int32_t kt_bias[KT_C_MAX];
+static int32_t kt_mult[KT_C_MAX];
+static int32_t kt_shift[KT_C_MAX];
+
+static uint32_t kt_state = 0x1234567u;
+
+static uint32_t kt_rand(void)
+{
+    uint32_t s = kt_state;
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    kt_state = s;
+    return s;
+}
+
+/* Uniform in [lo, hi]. */
+static int32_t kt_range(int32_t lo, int32_t hi)
+{
+    return lo + (int32_t)(kt_rand() % (uint32_t)(hi - lo + 1));
+}
+
+static void kt_fill_s8(int8_t *v, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        v[i] = (int8_t)(kt_rand() >> 24);
+    }
+}
+
+enum { KT_PW = 0, KT_DW = 1, KT_CONV = 2 };
+
+typedef struct {
+    int8_t op, h, w, c_in, c_out, kernel, stride, pad, k;
+} kt_case;
+
+/* Fixed shapes (k = -1: C_in, i.e. everything trainable); then random ones. */
+static const kt_case kt_fixed[] = {
+    {KT_PW, 4, 4, 8, 8, 1, 1, 0, 0},    {KT_PW, 4, 4, 8, 8, 1, 1, 0, -1},
+    {KT_PW, 4, 4, 8, 8, 1, 1, 0, 3},    {KT_PW, 5, 3, 7, 5, 1, 1, 0, 0},
+    {KT_PW, 5, 3, 7, 5, 1, 1, 0, 2},    {KT_PW, 5, 3, 7, 5, 1, 1, 0, -1},
+    {KT_PW, 6, 6, 16, 24, 1, 2, 0, 8},  {KT_PW, 7, 5, 13, 9, 1, 2, 0, 5},
+    {KT_PW, 3, 3, 1, 3, 1, 1, 0, 0},    {KT_PW, 3, 3, 1, 3, 1, 1, 0, 1},
+    {KT_PW, 2, 2, 3, 1, 1, 1, 0, 1},    {KT_PW, 2, 2, 37, 19, 1, 1, 0, 11},
+    {KT_PW, 1, 1, 48, 40, 1, 1, 0, 16}, {KT_PW, 2, 3, 6, 6, 1, 1, 0, 4},
+    {KT_DW, 6, 6, 8, 8, 3, 1, 1, 0},    {KT_DW, 6, 6, 8, 8, 3, 1, 1, -1},
+    {KT_DW, 6, 6, 8, 8, 3, 2, 1, 3},    {KT_DW, 7, 7, 5, 5, 3, 2, 1, 2},
+    {KT_DW, 7, 5, 12, 12, 5, 1, 2, 5},  {KT_DW, 9, 9, 7, 7, 5, 2, 2, 0},
+    {KT_DW, 8, 8, 13, 13, 7, 1, 3, 6},  {KT_DW, 9, 7, 6, 6, 7, 2, 3, -1},
+    {KT_DW, 4, 4, 3, 3, 3, 1, 1, 1},    {KT_DW, 3, 3, 4, 4, 3, 1, 0, 2},
+    {KT_DW, 2, 2, 9, 9, 5, 1, 2, 4},    {KT_DW, 5, 5, 16, 16, 3, 1, 1, 8},
+    {KT_CONV, 8, 8, 1, 8, 3, 2, 1, 0},  {KT_CONV, 8, 8, 1, 8, 3, 2, 1, 1},
+    {KT_CONV, 8, 8, 3, 7, 3, 2, 1, -1}, {KT_CONV, 8, 8, 3, 7, 3, 1, 1, 1},
+    {KT_CONV, 7, 6, 5, 4, 5, 1, 2, 2},  {KT_CONV, 7, 7, 8, 6, 3, 1, 0, 0},
+    {KT_CONV, 6, 6, 9, 5, 3, 2, 1, 4},  {KT_CONV, 5, 5, 4, 3, 5, 1, 2, -1},
+    {KT_CONV, 4, 4, 6, 5, 1, 1, 0, 3},  {KT_CONV, 9, 9, 2, 3, 7, 2, 3, 1},
+};
+
+static void kt_run(int32_t index, const kt_case *t)
+{
+    tt_conv_params p;
+    p.in_h = t->h;
+    p.in_w = t->w;
+    p.in_c = t->c_in;
+    p.out_c = t->op == KT_DW ? t->c_in : t->c_out;
+    p.kernel = t->kernel;
+    p.stride = t->stride;
+    p.pad = t->pad;
+    p.k = t->k < 0 ? t->c_in : t->k;
+    p.x_zp = kt_range(-128, 127);
+    p.y_zp = kt_range(-128, 127);
+    if (kt_rand() & 1u) {
+        p.act_min = -128;
+        p.act_max = 127;
+    } else { /* a ReLU6-like range */
+        p.act_min = kt_range(-128, 0);
+        p.act_max = kt_range(p.act_min, 127);
+    }
+    const int32_t out_h = tt_conv_out_dim(p.in_h, p.kernel, p.stride, p.pad);
+    const int32_t out_w = tt_conv_out_dim(p.in_w, p.kernel, p.stride, p.pad);
+    const int32_t n_y = out_h * out_w * p.out_c;
+    const int32_t taps = p.kernel * p.kernel;
+    int32_t n_lo, n_hi;
+    if (t->op == KT_DW) {
+        n_lo = p.k * taps;
+        n_hi = (p.in_c - p.k) * taps;
+    } else {
+        n_lo = p.out_c * taps * p.k;
+        n_hi = p.out_c * taps * (p.in_c - p.k);
+    }
+    kt_fill_s8(kt_x, p.in_h * p.in_w * p.in_c);
+    if ((kt_rand() & 3u) == 0u) { /* sometimes the extremes: x - x_zp = -255 and 255 */
+        for (int32_t i = 0; i < p.in_h * p.in_w * p.in_c; i += 3) {
+            kt_x[i] = (int8_t)(p.x_zp > 0 ? -128 : 127);
+        }
+    }
+    kt_fill_s8(kt_w_lo, n_lo);
+    kt_fill_s8(kt_w_hi, n_hi);
+    const int32_t use_bias = (int32_t)(kt_rand() % 4u) != 0;
+    for (int32_t c = 0; c < p.out_c; c++) {
+        kt_bias[c] = kt_range(-20000, 20000);
+        kt_mult[c] = (int32_t)(0x40000000u + (kt_rand() >> 2));
+        kt_shift[c] = kt_range(-13, 1);
+    }
+    const tt_per_channel_quant q = {kt_mult, kt_shift};
+    for (int32_t i = 0; i < KT_Y_MAX + KT_GUARD; i++) {
+        kt_y[i] = 0x5A;
+    }
+    for (int32_t i = 0; i < KT_Y_MAX / 8 + KT_GUARD; i++) {
+        kt_mask[i] = 0xA5u;
+    }
+    const int8_t *w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
+    const int8_t *w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;
+    const int32_t *bias = use_bias ? kt_bias : (const int32_t *)0;
+    uint8_t *mask = (kt_rand() % 5u) != 0 ? kt_mask : (uint8_t *)0;
+    if (t->op == KT_PW) {
+        tt_pwconv_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
+    } else if (t->op == KT_DW) {
+        tt_dwconv2d_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
+    } else {
+        tt_conv2d_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
+    }
+    tt_rec_begin("kt");
+    tt_rec_int("case", index);
+    tt_rec_int("op", t->op);
+    tt_rec_int("n", n_y);
+    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, n_y + KT_GUARD));
+    tt_rec_int("m", tt_checksum_fnv1a(TT_FNV1A_INIT, kt_mask, TT_MASK_BYTES(n_y) + KT_GUARD));
+    tt_rec_end();
+}
+
+int main(void);
+int main(void)
+{
+    const int32_t n_fixed = (int32_t)(sizeof kt_fixed / sizeof kt_fixed[0]);
+    int32_t i;
+    for (i = 0; i < n_fixed; i++) {
+        kt_run(i, &kt_fixed[i]);
+    }
+    /* Random shapes: every op, kernel 1..7 (depthwise 3/5/7), stride 1..2, pad 0..K/2. */
+    for (int32_t r = 0; r < 60; r++, i++) {
+        kt_case t;
+        t.op = (int8_t)(r % 3);
+        t.kernel = (int8_t)(t.op == KT_PW ? 1 : (t.op == KT_DW ? 3 + 2 * kt_range(0, 2)
+                                                               : kt_range(1, 5)));
+        t.stride = (int8_t)kt_range(1, 2);
+        t.pad = (int8_t)(t.op == KT_PW ? 0 : kt_range(0, t.kernel / 2));
+        t.h = (int8_t)kt_range(t.kernel > 2 * t.pad ? t.kernel - 2 * t.pad : 1, 9);
+        t.w = (int8_t)kt_range(t.kernel > 2 * t.pad ? t.kernel - 2 * t.pad : 1, 9);
+        t.c_in = (int8_t)kt_range(1, t.op == KT_CONV ? 12 : 40);
+        t.c_out = (int8_t)(t.op == KT_DW ? t.c_in : kt_range(1, t.op == KT_CONV ? 9 : 40));
+        t.k = (int8_t)kt_range(0, t.c_in);
+        kt_run(i, &t);
+    }
+    tt_rec_begin("kt_done");
+    tt_rec_int("n", i);
+    tt_rec_end();
+    return 0;
+}
