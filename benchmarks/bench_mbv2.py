@@ -45,8 +45,8 @@ def main() -> int:
     text = (REPO / "scenarios" / "mbv2.yaml").read_text()
     doc = yaml.safe_load(text)
     entry = doc["scenarios"][0]
-    entry["model"]["input"] = [args.res, args.res, 3]
-    entry["training"]["sparse_update"] = SCHEMES[args.scheme]
+    entry.setdefault("model", {})["input"] = [args.res, args.res, 3]
+    entry.setdefault("training", {})["sparse_update"] = SCHEMES[args.scheme]
     entry["name"] = f"bench-mbv2-{args.res}-{args.scheme}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenarios" / "bench.yaml"
