@@ -46,6 +46,21 @@ static inline int32_t tt_mask_get(const uint8_t *mask, int32_t e)
 
 /* Output stage of docs section 4 and the mask bit of section 7: u = requantize(acc) + z_y,
  * y = clamp(u, act_min, act_max), mask bit e = (act_min < u < act_max) if mask != NULL. */
+/* Portable int8 dot product of one input position against one weight row split for
+ * sub-operator slicing: channels i < k read w_lo_row[i], channels k <= i < k + k_hi read
+ * w_hi_row[i - k]; acc + sum (x[i] - x_zp) * w[i] in channel order (int32). */
+static inline int32_t tt_dot_split_s8(int32_t acc, const int8_t *x, const int8_t *w_lo_row,
+                                      const int8_t *w_hi_row, int32_t k, int32_t k_hi, int32_t x_zp)
+{
+    for (int32_t i = 0; i < k; i++) {
+        acc += ((int32_t)x[i] - x_zp) * (int32_t)w_lo_row[i];
+    }
+    for (int32_t i = 0; i < k_hi; i++) {
+        acc += ((int32_t)x[k + i] - x_zp) * (int32_t)w_hi_row[i];
+    }
+    return acc;
+}
+
 static inline int8_t tt_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t y_zp,
                                   int32_t act_min, int32_t act_max, uint8_t *mask, int32_t e)
 {

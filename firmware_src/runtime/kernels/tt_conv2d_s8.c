@@ -79,19 +79,9 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
                         }
                         const int8_t *xp = x + (ih * in_w + iw) * in_c;
                         const int32_t tap = (c * kk + kh) * kk + kw;
-                        if (k > 0) {
-                            const int8_t *wp = w_lo + tap * k;
-                            for (int32_t i = 0; i < k; i++) {
-                                acc += ((int32_t)xp[i] - x_zp) * (int32_t)wp[i];
-                            }
-                        }
-                        if (k_hi > 0) {
-                            const int8_t *wp = w_hi + tap * k_hi;
-                            const int8_t *xh = xp + k;
-                            for (int32_t i = 0; i < k_hi; i++) {
-                                acc += ((int32_t)xh[i] - x_zp) * (int32_t)wp[i];
-                            }
-                        }
+                        const int8_t *lo = k > 0 ? w_lo + tap * k : (const int8_t *)0;
+                        const int8_t *hi = k_hi > 0 ? w_hi + tap * k_hi : (const int8_t *)0;
+                        acc = tt_dot_split_s8(acc, xp, lo, hi, k, k_hi, x_zp);
                     }
                 }
                 y[e] = tt_output_s8(acc, q->multiplier[c], q->shift[c], p->y_zp, p->act_min,

@@ -46,20 +46,9 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
         for (int32_t ow = 0; ow < out_w; ow++) {
             const int8_t *xp = x + (oh * stride * in_w + ow * stride) * in_c;
             for (int32_t c = 0; c < out_c; c++) {
-                int32_t acc = bias ? bias[c] : 0;
-                if (k > 0) {
-                    const int8_t *wp = w_lo + c * k;
-                    for (int32_t i = 0; i < k; i++) {
-                        acc += ((int32_t)xp[i] - x_zp) * (int32_t)wp[i];
-                    }
-                }
-                if (k_hi > 0) {
-                    const int8_t *wp = w_hi + c * k_hi;
-                    const int8_t *xh = xp + k;
-                    for (int32_t i = 0; i < k_hi; i++) {
-                        acc += ((int32_t)xh[i] - x_zp) * (int32_t)wp[i];
-                    }
-                }
+                const int8_t *lo = k > 0 ? w_lo + c * k : (const int8_t *)0;
+                const int8_t *hi = k_hi > 0 ? w_hi + c * k_hi : (const int8_t *)0;
+                const int32_t acc = tt_dot_split_s8(bias ? bias[c] : 0, xp, lo, hi, k, k_hi, x_zp);
                 y[e] = tt_output_s8(acc, q->multiplier[c], q->shift[c], p->y_zp, p->act_min,
                                     p->act_max, mask, e);
                 e++;
