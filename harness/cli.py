@@ -37,9 +37,9 @@ def _scenario_files(paths: list[str]) -> list[Path]:
 
 
 def _load(paths: list[str], select: str | None) -> list[Scenario]:
-    if not paths and select is None:
-        select = DEFAULT_NAME
     scenarios = [s for f in _scenario_files(paths) for s in load_scenarios(f)]
+    if not paths and select is None:  # the main job: exactly the default scenario
+        return [s for s in scenarios if s.name == DEFAULT_NAME]
     if select:
         scenarios = [s for s in scenarios if select in s.name]
         if not scenarios:
