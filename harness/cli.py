@@ -15,7 +15,7 @@ from .pipeline import REPO, Pipeline, applicable_checks
 from .report import any_worse, compare_reports, format_comparison, load_report, newest_report, \
     scenario_info, write_views, write_views_and_say
 from .scenario import Scenario, load_scenarios
-from .units import fmt_bytes, fmt_count
+from .units import fmt_count
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "fashion.yaml"
 DEFAULT_NAME = "fashion-new-classes"

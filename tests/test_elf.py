@@ -1,5 +1,4 @@
 """harness/elf.py: memory accounting of a real self-test firmware, classified by type and flags."""
-from pathlib import Path
 
 import pytest
 

@@ -10,7 +10,7 @@ import pytest
 from harness import reference as R
 from harness.errors import ScenarioError
 from harness.model.graph import Add, Conv, GlobalAvgPool, Graph, Linear
-from harness.model.qmodel import QConv, QLinear, QLinearFloat, QModel
+from harness.model.qmodel import QConv, QModel
 from harness.model.quantize import quantize_model
 from harness.model.rtmath import softmax_xent
 from harness.sparse.scheme import SparseScheme

@@ -181,7 +181,7 @@ def _parse_list(value: object, kind: type, key: str) -> list:
         out = [kind(p) if isinstance(p, str) else p for p in parts]
     except ValueError:
         raise ScenarioError(f"{key} = {value!r} cannot be read",
-                            fix=f"write a list, e.g. [1, 2], or the paper's '1-2' string") from None
+                            fix="write a list, e.g. [1, 2], or the paper's '1-2' string") from None
     return out
 
 
