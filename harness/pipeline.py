@@ -232,8 +232,12 @@ class Pipeline:
             proc = subprocess.run([str(exe)], capture_output=True, text=True,
                                   timeout=max(60.0, 10 * scenario.timeout))
             records, err = scan_records(proc.stdout)
-            if err is not None or proc.returncode != 0:
-                out.host_error = f"host build exited {proc.returncode}: {err or proc.stderr[-500:]}"
+            device_exit = out.run.exit_code if out.run is not None else 0
+            if err is not None:
+                out.host_error = f"the host-native build printed a malformed record: {err}"
+            elif proc.returncode != device_exit:
+                out.host_error = (f"the host-native build exited {proc.returncode}, the emulator "
+                                  f"{device_exit}: {proc.stderr[-500:].strip()}")
             out.host_records = list(records)
         except (MctError, OSError, subprocess.TimeoutExpired) as e:
             out.host_error = f"host-native build could not run: {e}"
@@ -360,10 +364,11 @@ class Pipeline:
                 problems.append(f"expected fault {e.fault!r}, got {kind!r}")
         if r.record_error is not None:
             problems.append(f"malformed record: {r.record_error}")
-        nan = next((x for x in r.records if x.get("t") == "nan"), None)
-        if nan is not None:
-            problems.append(f"training diverged: NaN loss at epoch {nan.get('epoch')} step "
-                            f"{nan.get('step')} (lower training.lr)")
+        div = next((x for x in r.records if x.get("t") == "diverged"), None)
+        if div is not None:
+            problems.append(f"training diverged: the loss became NaN, infinite or above 1e6 at epoch "
+                            f"{div.get('epoch')} step {div.get('step')} (lower training.lr or "
+                            "training.classifier_lr)")
         if e.status == "ok" and r.status == "ok" and not any(x.get("t") == "done" for x in r.records):
             problems.append("the firmware exited 0 without printing its 'done' record")
         details = _tail(r.console)

@@ -84,3 +84,19 @@ def test_invalid_scenario_file_is_a_collection_error_with_line(pytester):
 def test_gate_runs_no_emulator(pytester):
     result = run_scenario(pytester, one("hang"), "--gate")
     result.assert_outcomes(passed=2)  # build and memory only: the hang is never run
+
+
+def test_diverging_training_stops_with_a_clear_record(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: diverge
+        model: {arch: small, input: [16, 16, 1], pretrain: none}
+        dataset: {name: digits, classes: [0, 1, 2], train: 12, test: 6}
+        training: {epochs: 1, lr: 0.001, classifier_lr: 1.0e+30}
+        stack: 8KiB
+    """)
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "FAILED scenarios/bad.yaml::diverge::run" in out
+    assert "training diverged: the loss became NaN, infinite or above 1e6 at epoch 1" in out
+    assert "lower training.lr or training.classifier_lr" in out
