@@ -8,6 +8,8 @@ from harness.model import qmath, qops
 from harness.model.graph import Add, Conv, GlobalAvgPool, Linear
 from harness.model.qmodel import QAdd, QAvgPool, QConv, QLinear, QLinearFloat, QParams
 
+from .naive import naive_conv
+
 
 def _qp(scale: float, zp: int) -> QParams:
     return QParams(float(np.float32(scale)), zp)
@@ -28,19 +30,7 @@ def real_conv(x_q, layer: QConv) -> np.ndarray:
     xr = layer.x.scale * (x_q.astype(np.float64) - layer.x.zero_point)
     wr = layer.w_scale.astype(np.float64)[:, None, None, None] * layer.w
     br = layer.b * layer.x.scale * layer.w_scale.astype(np.float64)
-    n, h, w, _ = x_q.shape
-    p, k, s = op.padding, op.kernel, op.stride
-    xp = np.pad(xr, ((0, 0), (p, p), (p, p), (0, 0)))
-    ho, wo = op.out_hw(h, w)
-    cig, cog = op.in_ch // op.groups, op.out_ch // op.groups
-    out = np.zeros((n, ho, wo, op.out_ch))
-    for i in range(ho):
-        for j in range(wo):
-            patch = xp[:, i * s:i * s + k, j * s:j * s + k, :]
-            for c in range(op.out_ch):
-                g = c // cog
-                out[:, i, j, c] = np.sum(patch[..., g * cig:(g + 1) * cig] * wr[c], axis=(1, 2, 3)) + br[c]
-    return out
+    return naive_conv(xr, wr, br, op)
 
 
 def expected_q(real, y: QParams, lo=-128, hi=127):

@@ -5,6 +5,8 @@ import pytest
 from harness.data import load_dataset
 from harness.model import train, zoo
 
+from .naive import naive_conv
+
 
 def _loss(g, p, x, y):
     return train.softmax_cross_entropy(train.forward_float(g, p, x, mode="train").logits, y)[0]
@@ -68,22 +70,6 @@ def test_bad_labels_are_refused(digits16):
         train.train(g, digits16.train_x, digits16.train_y, train.TrainConfig(epochs=1))
 
 
-def _naive_conv(x, w, b, op):
-    n, h, wd, _ = x.shape
-    p, k, s = op.padding, op.kernel, op.stride
-    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    ho, wo = op.out_hw(h, wd)
-    cig, cog = op.in_ch // op.groups, op.out_ch // op.groups
-    out = np.zeros((n, ho, wo, op.out_ch))
-    for i in range(ho):
-        for j in range(wo):
-            patch = xp[:, i * s:i * s + k, j * s:j * s + k, :]
-            for c in range(op.out_ch):
-                g = c // cog
-                out[:, i, j, c] = np.sum(patch[..., g * cig:(g + 1) * cig] * w[c], axis=(1, 2, 3)) + b[c]
-    return out
-
-
 @pytest.mark.parametrize("kw", [
     dict(in_ch=3, out_ch=5, kernel=3, stride=1, padding=1),
     dict(in_ch=4, out_ch=6, kernel=3, stride=2, padding=1),
@@ -98,7 +84,7 @@ def test_conv2d_matches_naive_loops(kw):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 7, 7, op.in_ch))
     w, b = rng.normal(size=op.weight_shape), rng.normal(size=op.out_ch)
-    np.testing.assert_allclose(train.conv2d(x, w, b, op), _naive_conv(x, w, b, op), atol=1e-12)
+    np.testing.assert_allclose(train.conv2d(x, w, b, op), naive_conv(x, w, b, op), atol=1e-12)
     # and the backward is the adjoint of the forward: <gy, conv(x)> derivatives
     gy = rng.normal(size=train.conv2d(x, w, b, op).shape)
     gx, gw, gb = train.conv2d_backward(gy, x, w, op)
