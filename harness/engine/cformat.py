@@ -11,7 +11,7 @@ def c_literal(values: np.ndarray) -> str:
     """The comma-separated initializer of a flat array, 16 values a line."""
     a = np.asarray(values).reshape(-1)
     if a.dtype == np.float32:
-        items = [_float_literal(float(v)) for v in a]
+        items = [c_float(float(v)) for v in a]
     elif a.dtype in (np.int8, np.uint8, np.int32):
         # INT32_MIN has no literal in C: 2147483648 alone is out of int's range
         items = ["(-2147483647 - 1)" if int(v) == -2**31 else str(int(v)) for v in a]
@@ -21,7 +21,8 @@ def c_literal(values: np.ndarray) -> str:
     return "\n    " + ",\n    ".join(lines) + "\n" if lines else ""
 
 
-def _float_literal(v: float) -> str:
+def c_float(v: float) -> str:
+    """An exact float32 C literal (``%.9g`` round-trips float32), e.g. ``0.100000001f``."""
     if not np.isfinite(v):
         raise ValueError(f"non-finite parameter {v}")
     text = f"{np.float32(v):.9g}"

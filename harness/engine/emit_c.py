@@ -15,7 +15,7 @@ import numpy as np
 
 from ..model.qmodel import QAdd, QAvgPool, QConv, QLinearFloat, QModel
 from ..sparse.scheme import ResolvedScheme
-from .cformat import c_array
+from .cformat import c_array, c_float
 from .memplan import MemoryPlan
 from .program import INPUT, Program, Step
 from .prune import layer_updates
@@ -123,7 +123,7 @@ class _Emitter:
                 self.array(f"L{i}_b", layer.b.astype(np.float32), trainable=True)
                 self.decls.append((f"L{i}_p",
                     f"static const tt_fc_f32_params L{i}_p = {{{layer.op.in_features}, "
-                    f"{layer.op.out_features}, {layer.x.zero_point}, {_f(layer.x.scale)}}};\n"))
+                    f"{layer.op.out_features}, {layer.x.zero_point}, {c_float(layer.x.scale)}}};\n"))
             else:  # pragma: no cover - autodiff rejects other classifiers first
                 raise TypeError(layer)
 
@@ -171,12 +171,12 @@ class _Emitter:
         if s.kind == "bias_update":
             assert isinstance(layer, QConv)
             oh, ow, c = self.q.graph.shapes()[layer.op.output]
-            return (f"tt_bias_update_s32(L{i}_bias, {r[0]}, {oh * ow}, {c}, {_f(layer.x.scale)}, "
+            return (f"tt_bias_update_s32(L{i}_bias, {r[0]}, {oh * ow}, {c}, {c_float(layer.x.scale)}, "
                     f"L{i}_wscale, &tt_upd);")
         if s.kind == "weight_update":
             assert isinstance(layer, QConv)
             return (f"{_KERNEL[layer.op.kind]}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "
-                    f"{_f(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
+                    f"{c_float(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
         if s.kind == "grad_input":
             assert isinstance(layer, QConv)
             wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
@@ -205,11 +205,6 @@ class _Emitter:
 
 def _width(layer: QConv) -> int:
     return layer.op.out_ch if layer.op.kind == "depthwise" else layer.op.in_ch
-
-
-def _f(v: float) -> str:
-    text = f"{np.float32(v):.9g}"
-    return text + ("f" if ("." in text or "e" in text) else ".0f")
 
 
 def emit(qmodel: QModel, scheme: ResolvedScheme, train: Program, train_plan: MemoryPlan,
@@ -255,8 +250,8 @@ uint32_t tt_param_checksum(void);
 #include "tt_kernels.h"
 #include "tt_model.h"
 
-#define TT_LR {_f(opts.lr)}
-#define TT_CLASSIFIER_LR {_f(opts.lr if opts.classifier_lr is None else opts.classifier_lr)}
+#define TT_LR {c_float(opts.lr)}
+#define TT_CLASSIFIER_LR {c_float(opts.lr if opts.classifier_lr is None else opts.classifier_lr)}
 
 static uint8_t tt_arena[TT_ARENA_SIZE] __attribute__((aligned(8)));
 static tt_rng tt_rng_state;
