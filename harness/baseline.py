@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import MctError
+from .fsutil import write_text_atomic
 from .units import fmt_count, parse_count, parse_size
 
 log = logging.getLogger(__name__)
@@ -332,14 +333,8 @@ def update_baseline(path: Path, results: Iterable[dict]) -> tuple[list[str], lis
                "about": "per-scenario metrics compared by the 'baseline' check; regenerate with "
                         "`pytest scenarios/ --update-baseline`",
                "scenarios": dict(sorted(entries.items()))}
-        _write_atomic(path, json.dumps(doc, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
     return updated, refused
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class _locked:

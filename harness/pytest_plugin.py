@@ -8,7 +8,6 @@ reason and the console tail, and points at the scenario's ``file:line``.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
+from .fsutil import write_text_atomic
 from .pipeline import Pipeline, applicable_checks
 from .report import scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
@@ -212,7 +212,5 @@ def write_report(results: dict, report_dir: Path, extra: dict | None = None) -> 
         **(extra or {}),
     }
     path = report_dir / "report.json"
-    tmp = path.with_suffix(f".tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path

@@ -10,13 +10,13 @@ import base64
 import html
 import io
 import json
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import MctError
+from .fsutil import write_text_atomic
 
 REPORT_JSON = "report.json"
 SUMMARY_MD = "summary.md"
@@ -526,18 +526,12 @@ class ReportViews:
     html: Path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_views(report: Path) -> ReportViews:
     """Write ``summary.md`` and ``report.html`` beside the report's ``report.json``."""
     doc, path = load_report(report)
     views = ReportViews(path.parent / SUMMARY_MD, path.parent / REPORT_HTML)
-    _write_atomic(views.summary, render_summary(doc))
-    _write_atomic(views.html, render_html(doc))
+    write_text_atomic(views.summary, render_summary(doc))
+    write_text_atomic(views.html, render_html(doc))
     return views
 
 
