@@ -1,12 +1,14 @@
-"""Benchmark: the default host pretraining (small net, Fashion-MNIST classes 0-4, all 30k
-training images) and its post-training int8 quantization. Prints a table.
+"""Benchmark: making the suite's model file on purpose (`mcutrain pretrain`): the small net on
+Fashion-MNIST classes 0-4, all 30k training images, host float training, BN folding and exact
+calibration. Prints a table beside the committed file.
 
-    python benchmarks/bench_pretrain.py            # uses the cache when warm
-    python benchmarks/bench_pretrain.py --fresh    # retrains in a temporary cache (timing)
+    python benchmarks/bench_pretrain.py              # writes into a temporary folder
+    python benchmarks/bench_pretrain.py --epochs 1   # a quicker, worse model
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import tempfile
@@ -14,40 +16,45 @@ import time
 from pathlib import Path
 
 from harness.data import pack_images
-from harness.model import cache, qops, quantize, stats
+from harness.model import qops, stats
+from harness.model.modelfile import load_model_file
+from harness.model.pretrain import Recipe, make_model_file
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = REPO / "scenarios" / "models" / "small16-fashion-0to4.npz"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fresh", action="store_true", help="retrain, ignoring the cache")
-    ap.add_argument("--calib", type=int, default=512, help="calibration samples")
+    ap.add_argument("--epochs", type=int, help="override the committed recipe's epochs")
     ap.add_argument("-v", action="store_true", help="log each epoch")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.v else logging.WARNING, format="%(message)s")
 
+    old = load_model_file(COMMITTED)
+    recipe = Recipe.from_dict(old.recipe)
+    if args.epochs:
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
-        cache_dir = Path(tmp) if args.fresh else None
         t0 = time.perf_counter()
-        pt = cache.pretrain_small(cache_dir=cache_dir)
+        new = make_model_file(recipe, Path(tmp) / "model.npz")
         wall = time.perf_counter() - t0
-    ds, res = pt.dataset, pt.result
-    rows = [("model", pt.graph.name),
-            ("params / MACs", f"{stats.model_stats(pt.graph).total_params:,} / "
-                              f"{stats.model_stats(pt.graph).total_macs:,}"),
-            ("data", f"fashion_mnist classes {list(ds.spec.classes)}: "
-                     f"{len(ds.train_y)} train / {len(ds.test_y)} test"),
-            ("config", f"{res.config.optimizer} lr {res.config.lr} bs {res.config.batch_size} "
-                       f"x {res.config.epochs} epochs"),
+    ds = recipe.load_data()
+    q_old = old.quantize("float")
+    old_int8 = qops.accuracy(q_old, pack_images(ds.test_x, q_old.input), ds.test_y)
+    st = stats.model_stats(new.graph)
+    rows = [("model", new.graph.name),
+            ("params / MACs", f"{st.total_params:,} / {st.total_macs:,}"),
+            ("data", f"{recipe.dataset} classes {list(ds.spec.classes)}: {len(ds.train_y)} train / "
+                     f"{len(ds.test_y)} test"),
+            ("epochs / seed", f"{recipe.epochs} / {recipe.seed}"),
             ("cores", str(os.cpu_count())),
-            ("training time (s)", f"{res.seconds:.1f}" + (" (cached run)" if pt.cache_hit else "")),
-            ("wall time this run (s)", f"{wall:.1f}"),
-            ("float test acc", f"{res.test_acc:.4f}")]
-    for clf in ("float", "int8"):
-        t = time.perf_counter()
-        q = quantize.quantize_model(pt.graph, res.params, ds.train_x[:args.calib], classifier=clf)
-        acc = qops.accuracy(q, pack_images(ds.test_x, q.input), ds.test_y)
-        rows.append((f"int8 test acc ({clf} classifier)",
-                     f"{acc:.4f} ({100 * (acc - res.test_acc):+.2f} pp; {time.perf_counter() - t:.1f}s)"))
+            ("training time (s)", f"{new.metrics['train_seconds']:.1f}"),
+            ("wall time, whole file (s)", f"{wall:.1f}"),
+            ("float test acc (new / committed)",
+             f"{new.metrics['float_test_accuracy']:.4f} / {old.metrics.get('float_test_accuracy', float('nan')):.4f}"),
+            ("int8 test acc (new / committed)", f"{new.metrics['int8_test_accuracy']:.4f} / {old_int8:.4f}"),
+            ("sha256 (new / committed)", f"{new.sha256[:16]} / {old.sha256[:16]}")]
     width = max(len(k) for k, _ in rows)
     print(f"{'metric':<{width}} | value")
     print(f"{'-' * width}-|-{'-' * 40}")

@@ -281,9 +281,18 @@ def make_entry(result: dict, root: Path) -> dict:
     m = result.get("metrics", {})
     metrics = {k.name: _round(m[k.name]) for k in METRICS if m.get(k.name) is not None}
     metrics.update({k: m[k] for k in CONTEXT if m.get(k) is not None})
-    return {"file": _rel(result["file"], root), "scenario": result["scenario"], "board": result["board"],
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "metrics": metrics,
-            "largest_symbols": m.get("largest_symbols", {})}
+    entry = {"file": _rel(result["file"], root), "scenario": result["scenario"], "board": result["board"],
+             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "metrics": metrics,
+             "largest_symbols": m.get("largest_symbols", {})}
+    if m.get("model_sha256"):
+        entry["model"] = {"file": _rel(m.get("model_file", "?"), root), "sha256": m["model_sha256"]}
+    return entry
+
+
+def models_of(entries: dict[str, dict]) -> dict[str, str]:
+    """The model files (and their sha256) the entries were recorded with."""
+    return dict(sorted({e["model"]["file"]: e["model"]["sha256"] for e in entries.values()
+                        if isinstance(e.get("model"), dict)}.items()))
 
 
 def _round(v: Any) -> Any:
@@ -332,6 +341,7 @@ def update_baseline(path: Path, results: Iterable[dict]) -> tuple[list[str], lis
         doc = {"version": FORMAT_VERSION,
                "about": "per-scenario metrics compared by the 'baseline' check; regenerate with "
                         "`pytest scenarios/ --update-baseline`",
+               "models": models_of(entries),
                "scenarios": dict(sorted(entries.items()))}
         write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
     return updated, refused
@@ -383,6 +393,9 @@ class Baseline:
                 return Verdict(True, f"no baseline yet for {key}: recorded at the end of this session")
             return Verdict(True, f"no baseline yet for {key} in {self.path}: run with --update-baseline "
                                  "to record one", skipped=True)
+        changed = _model_changed(entry, metrics)
+        if changed and not self.update:
+            return Verdict(False, changed, f"  {UPDATE_HINT}")
         tol: Tolerance = getattr(scenario, "tolerance", None) or Tolerance()
         deltas = compare(entry.get("metrics", {}), metrics, tol)
         worse = [d for d in deltas if d.verdict == "worse"]
@@ -410,6 +423,26 @@ class Baseline:
         compared = [d for d in deltas if d.verdict == "within"]
         shown = ", ".join(_short(d) for d in compared) or "nothing to compare"
         return Verdict(True, f"within tolerance of the baseline: {shown}", details)
+
+
+def _model_changed(entry: dict, metrics: dict[str, Any]) -> str | None:
+    """Why the numbers are not comparable, when the model file is not the baseline's."""
+    old = entry.get("model") if isinstance(entry.get("model"), dict) else None
+    new_sha = metrics.get("model_sha256")
+    if old is None and new_sha is None:
+        return None
+    if old is None:
+        return (f"the baseline was recorded without a model file; this run uses "
+                f"{metrics.get('model_file', '?')} (sha256 {new_sha}): the numbers are not comparable")
+    if new_sha is None:
+        return (f"the baseline was recorded with the model file {old.get('file')} (sha256 "
+                f"{old.get('sha256')}); this run uses seeded random weights")
+    if old.get("sha256") != new_sha:
+        return (f"the model file changed: the baseline was recorded with {old.get('file')} sha256 "
+                f"{old.get('sha256')}, this run uses {metrics.get('model_file', '?')} sha256 {new_sha}. "
+                f"The numbers are not comparable: if the new model is intended, re-record the baseline "
+                f"with it; if not, restore the committed model file (git checkout -- {old.get('file')})")
+    return None
 
 
 _MARK = {"worse": "WORSE ", "better": "BETTER", "within": "ok    ", "new": "new   ", "missing": "n/a   "}

@@ -133,13 +133,18 @@ class Pipeline:
             return out
         try:
             if scenario.trains:
-                self.progress("preparing the model (pretraining is cached), quantizing, compiling")
+                src = (f"model file {scenario.model.file.name}" if scenario.model and scenario.model.file
+                       else "seeded random weights")
+                self.progress(f"quantizing ({src}), compiling the training program")
                 out.workload = self._workload(scenario)
                 w = out.workload
                 out.metrics.update(
                     arena_planned=w.compiled.arena_size, trainable_bytes=w.compiled.emitted.trainable_bytes,
                     arena_deferred_updates=w.compiled.deferred_arena, scheme=w.scheme.describe(),
                     pretrain_accuracy=w.pretrain_accuracy)
+                if w.model_sha256:
+                    out.metrics["model_sha256"] = w.model_sha256
+                    out.metrics["model_file"] = str(scenario.model.file)
                 self.progress(f"cross-compiling for {out.board.name} (arena {w.compiled.arena_size} B)")
                 out.firmware = build_firmware(
                     out.board, _app_sources(out.board, "train"), generated=w.files(),

@@ -16,7 +16,7 @@ from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DE
                        parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
 from .errors import ScenarioError
 from .units import Comparison, parse_comparison, parse_count, parse_size
-from .workload import DataSpec, ModelSpec, PretrainSpec, TrainingSpec
+from .workload import DataSpec, ModelSpec, TrainingSpec
 from .yamlsrc import LineDict, load_yaml
 
 
@@ -148,21 +148,19 @@ SCHEMA: dict[str, Key] = {
         "app": Key(_str, required=True, doc="directory under firmware_src/app/"),
         "case": Key(_str, "", doc="passed to the C code as -DTT_CASE_<CASE>"),
     }),
-    "model": Key(None, doc="the network to train on the device (instead of firmware:)", children={
-        "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), required=True,
-                    doc="zoo builder: small (28-32 px), mbv2, proxyless, mcunet"),
+    "model": Key(None, doc="the network to train on the device (instead of firmware:): a model "
+                 "file, or a zoo model with seeded random weights", children={
+        "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`), relative to the "
+                    "scenario file; its .sha256 beside it must match"),
+        "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
+                    doc="zoo model with seeded random weights (memory and speed only): "
+                    "small (28-32 px), mbv2, proxyless, mcunet"),
         "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16)"),
-        "input": Key(_shape3, (28, 28, 1), doc="input [height, width, channels]"),
-        "seed": Key(_nonneg_int, 0, doc="seed of the random initialization and calibration sample"),
-        "pretrain": Key(None, none_word="none", doc="host float pretraining (cached); 'none' keeps "
-                        "the seeded random weights (memory and speed only)", children={
-            "dataset": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
-            "classes": Key(_classes, None, doc="class ids (default: all)"),
-            "train": Key(_pos_count, None, doc="training samples, class-balanced (default: all)"),
-            "test": Key(_pos_count, None, doc="test samples (default: all)"),
-            "epochs": Key(_pos_count, 5, doc="pretraining epochs (Adam, cosine schedule)"),
-            "seed": Key(_nonneg_int, 0, doc="seed of the subsets and of the initialization"),
-        }),
+        "input": Key(_shape3, None, doc="input [height, width, channels] (default: the file's, "
+                     "or [28, 28, 1])"),
+        "seed": Key(_nonneg_int, 0, doc="seed of the random weights and of the calibration sample"),
+        "pretrain": Key(_raw, None, doc="no longer accepted: runs never pretrain; "
+                        "`mcutrain pretrain` makes a model file"),
     }),
     "dataset": Key(None, doc="the on-device task's data", children={
         "name": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
@@ -428,8 +426,7 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     if d is None:
         raise ScenarioError(f"{path}:{line}: a training scenario needs a 'dataset:' section",
                             "add e.g. 'dataset: {name: fashion_mnist, classes: [5, 6, 7, 8, 9]}'")
-    p = m["pretrain"]
-    pretrain = PretrainSpec(**p) if p is not None else None
+    model = _model_spec(m, path, line)
     try:
         SparseScheme.from_config(t["sparse_update"])
     except ScenarioError as e:
@@ -441,13 +438,16 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
             DomainShift.from_spec(d["shift"])
         except DatasetError as e:
             raise ScenarioError(f"{path}:{line}: dataset.shift: {e.message}", e.fix) from None
-    model = ModelSpec(arch=m["arch"], width=m["width"], input=m["input"], pretrain=pretrain, seed=m["seed"])
     data = DataSpec(**d)
     training = TrainingSpec(**t)
     # The scheme must fit the model: check it now, against the graph (no weights needed).
     from .workload import build_graph
     try:
-        graph = build_graph(model, len(data.classes) if data.classes else 10)
+        if model.file is not None:
+            from .workload import load_model
+            graph = load_model(model).graph
+        else:
+            graph = build_graph(model, len(data.classes) if data.classes else 10)
         graph.shapes()
         SparseScheme.from_config(training.sparse_update).resolve(graph)
     except ScenarioError as e:
@@ -455,6 +455,54 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
     return model, data, training
+
+
+def _model_spec(m: dict[str, Any], path: Path, line: int) -> ModelSpec:
+    where = f"{path}:{getattr(m, 'line_of', lambda k: line)('pretrain')}"
+    if m["pretrain"] is not None and m["pretrain"] != "none":
+        raise ScenarioError(
+            f"{where}: model.pretrain is no longer run: runs never pretrain on the host (its float "
+            f"arithmetic differs between machines)",
+            "make a model file once with `mcutrain pretrain --arch ... --dataset ... -o "
+            "scenarios/models/NAME.npz`, commit it with its .sha256, and write model: {file: models/NAME.npz}")
+    if (m["file"] is None) == (m["arch"] is None):
+        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file) "
+                            f"and 'arch:' (a zoo model with seeded random weights)",
+                            "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
+    if m["file"] is None:
+        return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1), seed=m["seed"])
+    file = _model_path(m["file"], path, f"{path}:{getattr(m, 'line_of', lambda k: line)('file')}")
+    from .model.modelfile import ModelFileError, load_model_file
+    try:
+        graph = load_model_file(file).graph
+    except ModelFileError as e:
+        raise ScenarioError(f"{path}:{line}: model.file: {e.message}", e.fix) from None
+    shape = m["input"] or tuple(graph.input_shape)
+    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"])
+
+
+def _model_path(value: str, scenario: Path, where: str) -> Path:
+    """``model.file`` resolved against the scenario's folder; it must stay inside that folder."""
+    rel = Path(value)
+    base = scenario.resolve().parent
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ScenarioError(f"{where}: model.file {value[:200]!r} must be a relative path inside "
+                            f"the scenario's folder {base}",
+                            "copy the model file under the scenario's folder (e.g. models/) and name it relative")
+    target = (base / rel)
+    try:
+        real = target.resolve(strict=True)
+    except FileNotFoundError:
+        raise ScenarioError(f"{where}: model.file {value[:200]!r}: no such file ({target})",
+                            "check the path (relative to the scenario file), or make the file with "
+                            "`mcutrain pretrain`") from None
+    except (OSError, RuntimeError) as e:
+        raise ScenarioError(f"{where}: model.file {value[:200]!r} cannot be resolved ({e})",
+                            "fix the symlink loop or the path") from None
+    if base not in real.parents:
+        raise ScenarioError(f"{where}: model.file {value[:200]!r} leads outside the scenario's folder "
+                            f"(to {real})", "copy the model file under the scenario's folder")
+    return real
 
 
 def schema_markdown() -> str:

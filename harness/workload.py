@@ -1,16 +1,18 @@
 """A training scenario's workload: the int8 model, the packed samples and the compiled program.
 
 ``prepare`` turns the scenario's ``model``, ``dataset`` and ``training`` sections into a
-``Workload``: it builds the zoo model, pretrains it on the host (cached on disk) or leaves
-it at its seeded random initialization, quantizes it, gives it a new zeroed classifier head
-when the task's classes differ from the pretraining ones, packs the samples with the model's
-input quantization, and runs the training compiler.
+``Workload``: it reads the model file (or builds the zoo model with seeded random weights
+and calibrates it exactly on the task's samples), quantizes it, gives it a new zeroed
+classifier head when the task's classes differ from the pretraining ones, packs the samples
+with the model's input quantization, and runs the training compiler. Nothing here trains in
+float or goes through BLAS in a way that could round differently on another machine.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,12 +22,11 @@ from .engine.compiler import CompiledTraining, compile_training, emit_dataset
 from .engine.emit_c import TrainOptions
 from .errors import ScenarioError
 from .model import zoo
-from .model.cache import cached_train
 from .model.graph import Graph
 from .model.qmodel import QLinearFloat, QModel
 from .model.quantize import quantize_model
-from .model.train import TrainConfig as PretrainConfig
-from .model.train import init_params
+from .model.modelfile import ModelFile, ModelFileError, load_model_file
+from .model.random_init import random_params
 from .sparse.scheme import ResolvedScheme, SparseScheme
 
 log = logging.getLogger(__name__)
@@ -34,21 +35,11 @@ CALIBRATION_SAMPLES = 512
 
 
 @dataclass(frozen=True)
-class PretrainSpec:
-    dataset: str
-    classes: tuple[int, ...] | None
-    train: int | None
-    test: int | None
-    epochs: int
-    seed: int
-
-
-@dataclass(frozen=True)
 class ModelSpec:
-    arch: str
+    arch: str | None  # a zoo model with seeded random weights (memory and speed only) ...
     width: float
     input: tuple[int, int, int]
-    pretrain: PretrainSpec | None  # None: seeded random weights (memory and speed only)
+    file: Path | None = None  # ... or a model file (`mcutrain pretrain` makes one)
     seed: int = 0
 
 
@@ -86,7 +77,8 @@ class Workload:
     compiled: CompiledTraining
     options: TrainOptions
     epochs: int
-    pretrain_accuracy: float | None
+    pretrain_accuracy: float | None  # the model file's int8 test accuracy on its own task
+    model_sha256: str | None  # the model file's hash (None: seeded random weights)
 
     def files(self) -> dict[str, str]:
         return {**self.compiled.files(),
@@ -123,28 +115,48 @@ def with_new_head(qmodel: QModel, num_classes: int) -> QModel:
     return dataclasses.replace(qmodel, graph=graph, layers=qmodel.layers[:-1] + (new,))
 
 
+def load_model(spec: ModelSpec) -> ModelFile:
+    """The scenario's model file, as a ScenarioError naming the file and the fix when unusable."""
+    assert spec.file is not None
+    try:
+        mf = load_model_file(spec.file)
+    except ModelFileError as e:
+        raise ScenarioError(f"model.file: {e.message}", e.fix) from None
+    if tuple(mf.graph.input_shape) != tuple(spec.input):
+        raise ScenarioError(f"model.input {list(spec.input)} does not match the model file's input "
+                            f"{list(mf.graph.input_shape)} ({spec.file.name})",
+                            "drop model.input (the file fixes it) or use a model file made for that input")
+    return mf
+
+
+def _same_task(mf: ModelFile, data: DataSpec, ds: Dataset) -> bool:
+    """Does the file's classifier already predict this task's classes, in this order?"""
+    r = mf.recipe
+    classes = r.get("classes")
+    classes = tuple(classes) if classes is not None else None
+    return (r.get("dataset") == data.name and classes is not None
+            and tuple(classes) == tuple(ds.spec.classes))
+
+
 def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workload:
     ds = load_dataset(data.name, classes=data.classes, train=data.train, test=data.test,
                       seed=data.seed, input_shape=model.input, shift=data.shift)
-    pre_acc = None
-    if model.pretrain is not None:
-        p = model.pretrain
-        pre_ds = load_dataset(p.dataset, classes=p.classes, train=p.train, test=p.test, seed=p.seed,
-                              input_shape=model.input)
-        graph = build_graph(model, pre_ds.num_classes)
-        result, hit = cached_train(graph, pre_ds, PretrainConfig(epochs=p.epochs, seed=p.seed))
-        log.info("pretraining %s (%s): float test accuracy %.4f", graph.name,
-                 "cached" if hit else f"{result.seconds:.0f} s", result.test_acc or 0.0)
-        params, calib, pre_acc = result.params, pre_ds.train_x, result.test_acc
-        same_task = (tuple(pre_ds.spec.classes) == tuple(ds.spec.classes) and p.dataset == data.name)
+    pre_acc = sha = None
+    if model.file is not None:
+        mf = load_model(model)
+        log.info("model file %s (sha256 %s)", model.file, mf.sha256[:16])
+        qmodel = mf.quantize(training.classifier)
+        pre_acc = mf.metrics.get("int8_test_accuracy")
+        sha = mf.sha256
+        same_task = _same_task(mf, data, ds)
     else:
         graph = build_graph(model, ds.num_classes)
-        params = init_params(graph, model.seed)
-        calib, same_task = ds.train_x, True
-    rng = np.random.default_rng(model.seed)
-    calib = calib[rng.permutation(len(calib))[:CALIBRATION_SAMPLES]]
-    qmodel = quantize_model(graph, params, calib, classifier=training.classifier)
-    if not same_task:
+        params = random_params(graph, model.seed)
+        rng = np.random.default_rng(model.seed)
+        calib = ds.train_x[rng.permutation(len(ds.train_x))[:CALIBRATION_SAMPLES]]
+        qmodel = quantize_model(graph, params, calib, classifier=training.classifier)
+        same_task = True
+    if not same_task or qmodel.graph.ops[-1].out_features != ds.num_classes:  # type: ignore[union-attr]
         qmodel = with_new_head(qmodel, ds.num_classes)
     scheme = SparseScheme.from_config(training.sparse_update).resolve(qmodel.graph)
     order = np.random.default_rng(data.seed + 1).permutation(len(ds.train_y))
@@ -156,4 +168,4 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
                         seed=training.seed)
     compiled = compile_training(qmodel, scheme, opts)
     return Workload(qmodel, scheme, ds, train_x, train_y, test_x, test_y, compiled, opts,
-                    training.epochs, pre_acc)
+                    training.epochs, pre_acc, sha)

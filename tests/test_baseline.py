@@ -3,6 +3,7 @@ explanation, the baseline file and the history; and, end to end, the issue's "Do
 of a scenario edited to use more memory fails the baseline check with old -> new and the symbol
 that grew."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -315,6 +316,7 @@ def test_more_memory_fails_the_baseline_with_the_symbol_that_grew(pytester):
     doc["common"]["training"].update(epochs=1, sparse_update={
         "n_bias_update": 4, "manual_weight_idx": [4, 6], "weight_update_ratio": [0.5, 1]})
     d = pytester.mkdir("scenarios")
+    shutil.copytree(REPO / "scenarios" / "models", d / "models")
     copy = d / "fashion.yaml"
     copy.write_text(yaml.safe_dump(doc, sort_keys=False))
     run_pytest(pytester, "--update-baseline", "-k", "baseline").assert_outcomes(passed=1)

@@ -1,19 +1,24 @@
 """Post-training quantization of the small net: structure, and int8 accuracy within 1 pp
-of float on Fashion-MNIST (a short, cached pretraining keeps this test quick)."""
+of float on Fashion-MNIST, with the suite's committed model file (trained on classes 0-4)."""
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
-from harness.data import pack_images
-from harness.model import cache, qops, quantize, train, zoo
+from harness.data import load_dataset, pack_images
+from harness.model import qops, quantize, train, zoo
+from harness.model.modelfile import load_model_file
 from harness.model.qmodel import QConv, QLinear, QLinearFloat, QParams
 
-# 6k samples x 3 epochs: ~84% float on classes 0-4; ~10 s when the cache is cold
-TEST_PRETRAIN = train.TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0)
+MODEL = Path(__file__).resolve().parents[2] / "scenarios" / "models" / "small16-fashion-0to4.npz"
 
 
 @pytest.fixture(scope="module")
 def pretrained():
-    return cache.pretrain_small(train_size=6000, test_size=2000, config=TEST_PRETRAIN)
+    mf = load_model_file(MODEL)
+    ds = load_dataset("fashion_mnist", classes=(0, 1, 2, 3, 4), train=6000, test=2000, seed=0)
+    return SimpleNamespace(graph=mf.graph, result=SimpleNamespace(params=dict(mf.params)), dataset=ds)
 
 
 @pytest.mark.parametrize("classifier", ["float", "int8"])

@@ -1,0 +1,119 @@
+"""Exact calibration: the activation ranges of an int8 model, measured on the int8 model itself.
+
+Each layer is quantized in graph order. Its output range is read from its exact integer
+accumulators (integer-valued float64 or int64 sums, which no BLAS kernel or thread count can
+change), scaled to real values elementwise in float64; the layer's int8 output, computed
+with the integer ops of qops.py, then feeds the next layer. The same float parameters and
+calibration samples therefore give the same QParams, bit for bit, on every machine
+(docs/arithmetic.md §2). A float forward pass through BLAS would not: its float32 sums
+round differently with the CPU's kernel, and a one-ulp change of a maximum can move a scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import qmath, qops
+from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
+from .qmodel import QConv, QLinear, QParams
+
+Params = dict[str, np.ndarray]
+
+
+def _placeholder_conv(op: Conv, params: Params, x: QParams) -> QConv:
+    """The conv's integer weights and bias, enough for ``qops.conv_acc``."""
+    w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
+    b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
+    zeros = np.zeros(op.out_ch, np.int32)
+    return QConv(op=op, x=x, y=x, w=w_q, w_scale=s_w, b=b_q, multiplier=zeros, shift=zeros,
+                 act_min=-128, act_max=127)
+
+
+def _real_range(acc: np.ndarray, x_scale: float, w_scale: np.ndarray, relu6: bool) -> tuple[float, float]:
+    """min/max of ``acc * s_x * s_w[c]`` (float64, elementwise), clamped to [0, 6] for ReLU6."""
+    per_channel = np.float64(np.float32(x_scale)) * w_scale.astype(np.float64)
+    lo_acc = acc.reshape(-1, acc.shape[-1]).min(axis=0).astype(np.float64)
+    hi_acc = acc.reshape(-1, acc.shape[-1]).max(axis=0).astype(np.float64)
+    # per channel, the extremes of acc * m are the extremes of acc (m > 0)
+    lo, hi = float(np.min(lo_acc * per_channel)), float(np.max(hi_acc * per_channel))
+    if relu6:
+        lo, hi = min(max(lo, 0.0), 6.0), min(max(hi, 0.0), 6.0)
+    return lo, hi
+
+
+def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QParams,
+                    batch_size: int = 64) -> dict[str, QParams]:
+    """QParams of every tensor of the folded ``graph`` from int8 samples ``x_q`` (N, H, W, C).
+
+    ``x_q`` are the calibration samples already quantized with ``input_qp`` (the sensor's
+    range, see ``data.pack``). Every range is the exact min/max over all samples.
+    """
+    if any(isinstance(op, Conv) and op.bn for op in graph.ops):
+        raise ValueError("calibrate_exact: fold BatchNorm first (model.fold.fold_bn)")
+    if x_q.ndim != 4 or x_q.shape[0] == 0 or x_q.dtype != np.int8:
+        raise ValueError(f"calibrate_exact: expected a non-empty int8 batch (N, H, W, C), "
+                         f"got {x_q.dtype} {x_q.shape}")
+    qp: dict[str, QParams] = {graph.input: input_qp}
+    acts: dict[str, np.ndarray] = {graph.input: x_q}
+    shapes = graph.shapes()
+    for op in graph.ops:
+        if isinstance(op, Conv):
+            x = qp[op.input]
+            layer = _placeholder_conv(op, params, x)
+            acc = _batched(lambda xb: qops.conv_acc(xb, layer), acts[op.input], batch_size)
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, layer.w_scale, op.relu6))
+            mult, shift = qmath.channel_multipliers(x.scale, layer.w_scale, y.scale)
+            act_min, act_max = qmath.relu6_range(y) if op.relu6 else (-128, 127)
+            u = qmath.requantize(acc, mult, shift) + y.zero_point
+            acts[op.output] = np.clip(u, act_min, act_max).astype(np.int8)
+        elif isinstance(op, Add):
+            a, b = (qp[t] for t in op.inputs)
+            ra = _dequantize64(acts[op.inputs[0]], a)
+            rb = _dequantize64(acts[op.inputs[1]], b)
+            s = ra + rb
+            y = qmath.qparams_from_range(float(s.min()), float(s.max()))
+            from .quantize import qadd  # late: quantize imports this module
+            acts[op.output] = qops.add_s8(acts[op.inputs[0]], acts[op.inputs[1]], qadd(op, a, b, y))
+        elif isinstance(op, GlobalAvgPool):
+            x = qp[op.input]
+            h, w, _ = shapes[op.input]
+            sums = np.sum(acts[op.input].astype(np.int64) - x.zero_point, axis=(1, 2))
+            real = sums.astype(np.float64) * np.float64(np.float32(x.scale)) / float(h * w)
+            y = qmath.qparams_from_range(float(real.min()), float(real.max()))
+            from .quantize import qpool
+            acts[op.output] = qops.avgpool_s8(acts[op.input], qpool(op, x, y, h * w))
+        elif isinstance(op, Linear):
+            x = qp[op.input]
+            w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
+            b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
+            zeros = np.zeros(op.out_features, np.int32)
+            layer_l = QLinear(op=op, x=x, y=x, w=w_q, w_scale=s_w, b=b_q, multiplier=zeros, shift=zeros)
+            acc = qops.linear_acc(acts[op.input], layer_l)
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, s_w, False))
+            mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
+            u = qmath.requantize(acc, mult, shift) + y.zero_point
+            acts[op.output] = np.clip(u, -128, 127).astype(np.int8)
+        else:  # pragma: no cover - Op is closed
+            raise TypeError(op)
+        qp[op.output] = y
+        # drop activations no later op reads
+        for name in [t for t in acts if t != graph.input and not _read_later(graph, op, t)]:
+            del acts[name]
+    return qp
+
+
+def _dequantize64(q: np.ndarray, p: QParams) -> np.ndarray:
+    return (q.astype(np.int64) - p.zero_point).astype(np.float64) * np.float64(np.float32(p.scale))
+
+
+def _batched(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def _read_later(graph: Graph, current, tensor: str) -> bool:
+    idx = graph.ops.index(current)
+    for op in graph.ops[idx + 1:]:
+        ins = op.inputs if isinstance(op, Add) else (op.input,)
+        if tensor in ins:
+            return True
+    return False
+
