@@ -243,8 +243,10 @@ def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: in
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}:{line}: {where or 'scenario'} must be a mapping, got {raw!r}",
                             "write it as 'key: value' lines")
-    out: dict[str, Any] = {}
     lines = raw if isinstance(raw, LineDict) else None
+    out = LineDict()  # keeps the lines, for errors found after validation
+    out.line = line
+    out.key_lines = dict(lines.key_lines) if lines is not None else {}
     for key, value in raw.items():
         kline = lines.line_of(key) if lines is not None else line
         dotted = f"{where}.{key}" if where else str(key)
@@ -279,7 +281,7 @@ def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: in
             out[key] = None
         else:
             out[key] = spec.default
-    return out
+    return out  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -458,11 +460,13 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
 
 
 def _model_spec(m: dict[str, Any], path: Path, line: int) -> ModelSpec:
-    where = f"{path}:{getattr(m, 'line_of', lambda k: line)('pretrain')}"
+    def at(key: str) -> str:
+        return f"{path}:{m.line_of(key) if isinstance(m, LineDict) else line}"
+
     if m["pretrain"] is not None and m["pretrain"] != "none":
         raise ScenarioError(
-            f"{where}: model.pretrain is no longer run: runs never pretrain on the host (its float "
-            f"arithmetic differs between machines)",
+            f"{at('pretrain')}: model.pretrain is no longer run: runs never pretrain on the host (its "
+            f"float arithmetic differs between machines)",
             "make a model file once with `mcutrain pretrain --arch ... --dataset ... -o "
             "scenarios/models/NAME.npz`, commit it with its .sha256, and write model: {file: models/NAME.npz}")
     if (m["file"] is None) == (m["arch"] is None):
@@ -471,13 +475,17 @@ def _model_spec(m: dict[str, Any], path: Path, line: int) -> ModelSpec:
                             "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
     if m["file"] is None:
         return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1), seed=m["seed"])
-    file = _model_path(m["file"], path, f"{path}:{getattr(m, 'line_of', lambda k: line)('file')}")
+    file = _model_path(m["file"], path, at("file"))
     from .model.modelfile import ModelFileError, load_model_file
     try:
         graph = load_model_file(file).graph
     except ModelFileError as e:
-        raise ScenarioError(f"{path}:{line}: model.file: {e.message}", e.fix) from None
+        raise ScenarioError(f"{at('file')}: model.file: {e.message}", e.fix) from None
     shape = m["input"] or tuple(graph.input_shape)
+    if tuple(shape) != tuple(graph.input_shape):
+        raise ScenarioError(f"{at('input')}: model.input {list(shape)} does not match the model file's "
+                            f"input {list(graph.input_shape)} ({file.name})",
+                            "drop model.input (the file fixes it) or use a model file made for that input")
     return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"])
 
 
