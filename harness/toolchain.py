@@ -330,29 +330,34 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
 def _check_linked(elf: Path, support: Sequence[Path]) -> None:
     """BuildError unless the linked ELF has what every firmware needs: a vector table whose
     first words are the initial stack pointer and the reset handler, and ``REQUIRED_SYMBOLS``
-    (startup, runtime, main). Such a link is never published to the cache."""
+    (startup, runtime, main) defined. Such a link is never published to the cache."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    from .elf import symbol_table  # late: elf.py imports boards only
-
-    syms = symbol_table(elf)
+    problem = ""
+    try:
+        with open(elf, "rb") as f:
+            ef = ELFFile(f)
+            symtab = ef.get_section_by_name(".symtab")
+            syms = {} if symtab is None else {
+                sym.name: sym["st_value"] for sym in symtab.iter_symbols()
+                if sym.name and sym["st_shndx"] != "SHN_UNDEF"}
+            vectors = ef.get_section_by_name(".isr_vector")
+            words = vectors.data()[:8] if vectors is not None else b""
+    except (OSError, ELFError) as e:
+        syms, words, problem = {}, b"", f"it cannot be read ({e})"
     missing = [s for s in REQUIRED_SYMBOLS if s not in syms]
-    problem = f"it lacks {', '.join(missing)}" if missing else ""
-    if not problem:
-        try:
-            with open(elf, "rb") as f:
-                vectors = ELFFile(f).get_section_by_name(".isr_vector")
-                words = vectors.data()[:8] if vectors is not None else b""
-        except (OSError, ELFError) as e:
-            words, problem = b"", f"it cannot be read ({e})"
-        if not problem and len(words) < 8:
-            problem = "it has no vector table (.isr_vector)"
-        elif not problem:
-            sp, reset = int.from_bytes(words[:4], "little"), int.from_bytes(words[4:], "little")
-            if sp != syms["_estack"] or reset & ~1 != syms["Reset_Handler"]:
-                problem = (f"its vector table starts {sp:#x}, {reset:#x}, not _estack "
-                           f"{syms['_estack']:#x}, Reset_Handler {syms['Reset_Handler']:#x}")
+    if problem:
+        pass
+    elif missing:
+        problem = f"it lacks {', '.join(missing)}"
+    elif len(words) < 8:
+        problem = "it has no vector table (.isr_vector)"
+    else:
+        sp, reset = int.from_bytes(words[:4], "little"), int.from_bytes(words[4:], "little")
+        if sp != syms["_estack"] or reset & ~1 != syms["Reset_Handler"] & ~1:
+            problem = (f"its vector table starts {sp:#x}, {reset:#x}, not _estack "
+                       f"{syms['_estack']:#x}, Reset_Handler {syms['Reset_Handler']:#x}")
     if problem:
         raise BuildError(f"the linked firmware {elf.name} is incomplete: {problem} (linked with "
                          f"{len(support)} startup and runtime objects)",
