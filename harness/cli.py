@@ -108,10 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         report_dir = report_parent if args.report_dir else new_report_dir(report_parent, stamp)
         path = write_report(results, report_dir)
-    except OSError as e:
-        raise MctError(f"cannot write the report under {report_parent}: {e}",
-                       "make it writable or give another folder with --report-dir") from None
-    append_history(REPO / HISTORY, results.values(), "cli", REPO)
+        append_history(REPO / HISTORY, results.values(), "cli", REPO)
+    except OSError as e:  # checked before the run; this is the folder changing under it
+        raise MctError(f"cannot write the report or the history: {e}",
+                       f"make {report_parent} and {REPO / HISTORY} writable, or give another "
+                       "folder with --report-dir") from None
     if args.update_baseline:
         updated, refused = update_baseline(REPO / BASELINE, results.values())
         print(f"baseline: {len(updated)} scenario(s) recorded in {REPO / BASELINE}"

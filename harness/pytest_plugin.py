@@ -184,10 +184,16 @@ class ResultCollector:
         if hasattr(self.config, "workerinput") or not self.results:
             return  # an xdist worker: the controller writes the report
         parent = _report_parent(self.config)
-        report_dir = (parent if self.config.getoption("--report-dir")
-                      else new_report_dir(parent, self.config.stash[_REPORT_STAMP]))
-        path = write_report(self.results, report_dir)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            report_dir = (parent if self.config.getoption("--report-dir")
+                          else new_report_dir(parent, self.config.stash[_REPORT_STAMP]))
+            path = write_report(self.results, report_dir)
+        except OSError as e:  # checked at configure; this is the folder changing during the session
+            if tr is not None:
+                tr.write_line(f"mcutrain: cannot write the report under {parent}: {e}", red=True)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
         if tr is not None:
             tr.write_line(f"mcutrain report: {path}")
         views = write_views_and_say(path)

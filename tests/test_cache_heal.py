@@ -3,7 +3,9 @@ that is rebuilt with one warning, and the rebuilt result equals a clean build. A
 startup or runtime is refused and never cached. All builds are real, in a private cache."""
 import ctypes
 import logging
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,27 @@ def test_old_cache_variable_is_named_once(monkeypatch, caplog, tmp_path):
 def test_default_cache_is_the_repository_folder(monkeypatch):
     monkeypatch.delenv("MCUTRAIN_CACHE", raising=False)
     assert cachedir.cache_root() == REPO / ".cache"
+
+
+def test_mcutrain_run_says_once_that_it_rebuilds_a_damaged_firmware(cache, tmp_path):
+    scen = tmp_path / "scenarios" / "heal.yaml"
+    scen.parent.mkdir()
+    scen.write_text("scenarios:\n  - name: heal-cli\n    firmware: {app: selftest, case: loop}\n")
+
+    def mcutrain(report: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness.cli", "run", "--gate", "--report-dir",
+                               str(tmp_path / report), str(scen)], cwd=REPO, capture_output=True,
+                              text=True, env={**os.environ, "MCUTRAIN_CACHE": str(cache)})
+
+    assert mcutrain("r1").returncode == 0
+    elf = next((cache / "build").glob("*/heal-cli.elf"))
+    clean = elf.read_bytes()
+    _truncate(elf)
+    r = mcutrain("r2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = [line for line in r.stderr.splitlines() if "is corrupt" in line]
+    assert len(said) == 1 and "firmware 'heal-cli'" in said[0], r.stderr
+    assert f"heal-cli.elf has {len(clean) // 2} B, {len(clean)} B were written; rebuilding it" in said[0]
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "cross-compiling 1 file(s) for stm32f746 and linking" in r.stdout
+    assert elf.read_bytes() == clean
