@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from .errors import BuildError
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,12 +130,9 @@ def discard(final: Path) -> None:
         os.rename(final, trash)
     except FileNotFoundError:
         return  # another process discarded it first
-    except OSError:
-        if final.is_dir() or not final.exists():
-            shutil.rmtree(final, ignore_errors=True)
-        else:
-            final.unlink(missing_ok=True)
-        return
+    except OSError as e:
+        raise BuildError(f"cannot move the corrupt cache entry {final} aside: {e.strerror or e}",
+                         f"delete {final} by hand, or set {CACHE_ENV} to a writable folder") from None
     if trash.is_dir():
         shutil.rmtree(trash, ignore_errors=True)
     else:
