@@ -13,8 +13,8 @@ from pathlib import Path
 from . import cli_pretrain
 from .errors import MctError
 from .pipeline import REPO, Pipeline, applicable_checks
-from .report import any_worse, compare_reports, format_comparison, load_report, newest_report, \
-    scenario_info, write_views, write_views_and_say
+from .report import any_worse, check_report_targets, compare_reports, format_comparison, load_report, \
+    new_report_dir, newest_report, scenario_info, write_views, write_views_and_say
 from .scenario import Scenario, load_scenarios
 from .units import fmt_count
 
@@ -85,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .baseline import BASELINE, HISTORY, append_history, update_baseline
     from .pytest_plugin import write_report
 
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report_parent = Path(args.report_dir) if args.report_dir else REPO / "reports"
+    check_report_targets(report_parent, REPO / HISTORY, "--report-dir")  # before any work
     scenarios = _load(args.paths, args.k)
     t0 = time.monotonic()
 
@@ -103,10 +106,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         results[(str(s.file), s.name)] = {
             "file": str(s.file), "scenario": s.name, "board": s.board,
             "ok": ok, "checks": checks, "metrics": out.metrics, **scenario_info(s, out.board)}
-    report_dir = Path(args.report_dir) if args.report_dir else REPO / "reports" / time.strftime(
-        "%Y%m%d-%H%M%S")
-    path = write_report(results, report_dir)
-    append_history(REPO / HISTORY, results.values(), "cli", REPO)
+    try:
+        report_dir = report_parent if args.report_dir else new_report_dir(report_parent, stamp)
+        path = write_report(results, report_dir)
+        append_history(REPO / HISTORY, results.values(), "cli", REPO)
+    except OSError as e:  # checked before the run; this is the folder changing under it
+        raise MctError(f"cannot write the report or the history: {e}",
+                       f"make {report_parent} and {REPO / HISTORY} writable, or give another "
+                       "folder with --report-dir") from None
     if args.update_baseline:
         updated, refused = update_baseline(REPO / BASELINE, results.values())
         print(f"baseline: {len(updated)} scenario(s) recorded in {REPO / BASELINE}"

@@ -18,7 +18,7 @@ from .elf import MemoryReport, memory_report
 from .emulators.base import Run
 from .errors import BudgetExceeded, BuildError, MctError
 from .scenario import Scenario
-from .toolchain import Firmware, build_firmware
+from .toolchain import STACK_GUARD, Firmware, build_firmware
 from .units import fmt_bytes, fmt_count
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class Pipeline:
             if scenario.trains:
                 src = (f"model file {scenario.model.file.name}" if scenario.model and scenario.model.file
                        else "seeded random weights")
-                self.progress(f"quantizing ({src}), compiling the training program")
+                self.progress(f"preparing the model ({src}): quantizing it, planning memory, generating C")
                 out.workload = self._workload(scenario)
                 w = out.workload
                 out.metrics.update(
@@ -145,11 +145,10 @@ class Pipeline:
                 if w.model_sha256:
                     out.metrics["model_sha256"] = w.model_sha256
                     out.metrics["model_file"] = str(scenario.model.file)
-                self.progress(f"cross-compiling for {out.board.name} (arena {w.compiled.arena_size} B)")
                 out.firmware = build_firmware(
                     out.board, _app_sources(out.board, "train"), generated=w.files(),
                     include_dirs=[FIRMWARE_SRC / "app" / "train"], defines={},
-                    stack_size=scenario.stack, name=scenario.name)
+                    stack_size=scenario.stack, name=scenario.name, progress=self.progress)
             else:
                 fw = scenario.firmware
                 assert fw is not None
@@ -157,7 +156,7 @@ class Pipeline:
                 out.firmware = build_firmware(
                     out.board, _app_sources(out.board, fw.app), generated={},
                     include_dirs=[FIRMWARE_SRC / "app" / fw.app], defines=defines,
-                    stack_size=scenario.stack, name=scenario.name)
+                    stack_size=scenario.stack, name=scenario.name, progress=self.progress)
         except MctError as e:
             out.build_error = e
             return out
@@ -230,10 +229,11 @@ class Pipeline:
         from .records import scan_records
         from .toolchain import build_host_program
 
-        self.progress("building and running the same C natively on the host")
         try:
             exe = build_host_program(_app_sources(out.board, "train") + _kernel_sources(),
-                                     out.workload.files(), name=f"{scenario.name}-host")
+                                     out.workload.files(), name=f"{scenario.name}-host",
+                                     progress=self.progress)
+            self.progress("running the same C natively on the host")
             proc = subprocess.run([str(exe)], capture_output=True, text=True,
                                   timeout=max(60.0, 10 * scenario.timeout))
             records, err = scan_records(proc.stdout)
@@ -289,6 +289,8 @@ class Pipeline:
         return out
 
     def _check_memory(self, s: Scenario) -> Check:
+        """The gate: the reserved layout (static SRAM + the whole ``stack:``) against budgets.sram,
+        and flash against budgets.flash. No emulator: the measured high-water is the stack item's."""
         if s.expect.over_budget:
             return self._check_rejected(s)
         out = self._needs_build(s, "memory")
@@ -302,23 +304,64 @@ class Pipeline:
         rows = [
             f"  flash              {fmt_bytes(m.flash):>24}   budget {fmt_bytes(flash_budget)}",
             f"  static SRAM        {fmt_bytes(m.static_sram):>24}   (.data {m.data} B + .bss {m.bss} B)",
-            f"  reserved stack     {fmt_bytes(m.stack_reserved):>24}",
-            f"  static + stack     {fmt_bytes(planned):>24}   budget {fmt_bytes(sram_budget)}",
+            f"  reserved stack     {fmt_bytes(m.stack_reserved):>24}   (stack:, of which the lowest "
+            f"{STACK_GUARD} B are the MPU guard)",
+            f"  static + stack     {fmt_bytes(planned):>24}   budget {fmt_bytes(sram_budget)} (budgets.sram)",
             f"  data region        {fmt_bytes(m.data_region):>24}   (samples; not counted as flash)",
         ]
-        problems = []
+        problems, fixes = [], []
         if m.flash > flash_budget:
             problems.append(f"flash {fmt_bytes(m.flash)} exceeds the budget {fmt_bytes(flash_budget)} "
-                            f"by {m.flash - flash_budget} B")
+                            f"by {m.flash - flash_budget} B (budgets.flash)")
+            fixes.append("shrink the code or constants (largest symbols below) or raise budgets.flash")
         if planned > sram_budget:
-            problems.append(f"SRAM (static + reserved stack) {fmt_bytes(planned)} exceeds the budget "
-                            f"{fmt_bytes(sram_budget)} by {planned - sram_budget} B")
+            problems.append(f"SRAM layout: static {fmt_bytes(m.static_sram)} + reserved stack "
+                            f"{fmt_bytes(m.stack_reserved)} = {fmt_bytes(planned)} exceeds the budget "
+                            f"{fmt_bytes(sram_budget)} by {planned - sram_budget} B (budgets.sram)")
+            fixes.append(self._layout_fix(s, out, sram_budget))
         largest = "\n".join(f"    {sym.size:>8} B  {sym.region:<6} {sym.name}" for sym in m.symbols[:8])
         details = "\n".join(rows) + ("\n  largest symbols:\n" + largest if largest else "")
         if problems:
-            return Check("memory", False, "; ".join(problems), details)
+            return Check("memory", False, "memory (the gate: static + reserved stack, no run): "
+                         + "; ".join(problems) + ". Fix: " + "; ".join(fixes), details)
         return Check("memory", True, f"flash {fmt_bytes(m.flash)}, SRAM {fmt_bytes(planned)} "
-                                     f"within budget", details)
+                                     f"(static + reserved stack) within budget", details)
+
+    def _known_high_water(self, s: Scenario, out: Outcome) -> tuple[int, str] | None:
+        """The stack high-water of this session's run, else of the run recorded in the baseline."""
+        if "stack_high_water" in out.metrics:
+            return int(out.metrics["stack_high_water"]), "this run"
+        try:
+            entry = self.baseline.entry(s.file, s.name, s.board)
+        except MctError:
+            return None
+        hwm = (entry or {}).get("metrics", {}).get("stack_high_water")
+        return (int(hwm), f"the run recorded in {self.baseline.path.name}") if hwm is not None else None
+
+    def _layout_fix(self, s: Scenario, out: Outcome, budget: int) -> str:
+        """What to change when static + reserved stack exceeds budgets.sram."""
+        m = out.memory
+        assert m is not None
+        planned = m.static_sram + m.stack_reserved
+        room = (budget - m.static_sram) // 512 * 512  # the largest stack that fits, in 512 B steps
+        raise_it = f"or raise budgets.sram to {_size_value(planned)}"
+        if room < 512:  # the smallest stack the linker script accepts
+            return (f"static SRAM alone ({fmt_bytes(m.static_sram)}) leaves no room for a stack in "
+                    f"budgets.sram: shrink static buffers (largest symbols below) {raise_it}")
+        known = self._known_high_water(s, out)
+        if known is None:
+            return (f"lower `stack:` to at most {_size_value(room)} (what fits beside the static data; "
+                    f"the run measures the high-water and the stack item suggests a value) {raise_it}")
+        hwm, source = known
+        need = suggested_stack(hwm)
+        if need <= room:
+            return (f"lower `stack:` (now {_size_value(m.stack_reserved)}; {source} used {hwm} B of "
+                    f"stack, so stack: {_size_value(need)} would do: high-water + {STACK_GUARD} B MPU "
+                    f"guard + margin) {raise_it}")
+        return (f"{source} used {hwm} B of stack, which needs stack: {_size_value(need)} "
+                f"(with the {STACK_GUARD} B MPU guard and a margin), but only {_size_value(room)} fits "
+                f"beside the static data: shrink static buffers or raise budgets.sram to "
+                f"{_size_value(m.static_sram + need)}")
 
     def _check_rejected(self, s: Scenario) -> Check:
         """A scenario that must not fit: the gate must reject it, with the numbers."""
@@ -361,6 +404,9 @@ class Pipeline:
         if r.status != e.status:
             problems.append(f"expected the run to end with status {e.status!r}, it ended with "
                             f"{r.status!r}: {r.reason()}")
+        overflow = self._overflow_hint(s, out)
+        if overflow:
+            problems.append(overflow)
         if e.exit_code is not None and r.exit_code != e.exit_code:
             problems.append(f"expected exit code {e.exit_code}, got {r.exit_code}")
         if e.fault is not None:
@@ -539,6 +585,8 @@ class Pipeline:
         return Check("baseline", v.ok, v.summary, v.details, v.skipped)
 
     def _check_stack(self, s: Scenario) -> Check:
+        """The run: the measured stack high-water against the usable stack (``stack:`` minus the MPU
+        guard), and peak SRAM (static + high-water) against budgets.sram; suggests a ``stack:``."""
         out = self._needs_run(s, "stack")
         if isinstance(out, Check):
             return out
@@ -546,7 +594,9 @@ class Pipeline:
         assert r is not None and m is not None
         hwm = _stack_high_water(r)
         if hwm is None and r.status != "ok":
-            return Check("stack", False, f"stack: not measured, the run did not complete: {r.reason()}")
+            hint = self._overflow_hint(s, out)
+            return Check("stack", False, f"stack: not measured, the run did not complete: {r.reason()}"
+                         + (f"; {hint}" if hint else ""))
         if hwm is None:
             if s.expect.status != "ok":
                 return Check("stack", True, "no stack record (the run was expected to stop early)",
@@ -555,20 +605,66 @@ class Pipeline:
                                          "(a {\"t\":\"mem\",\"stack\":N} record)", _tail(r.console))
         budget = s.budgets.sram or out.board.sram
         peak = m.peak_sram(hwm)
-        details = (f"  stack high-water   {fmt_bytes(hwm):>24}   reserved {fmt_bytes(m.stack_reserved)}\n"
-                   f"  peak SRAM          {fmt_bytes(peak):>24}   budget {fmt_bytes(budget)}\n"
-                   f"    = static {m.static_sram} B + stack {hwm} B")
+        usable = m.stack_reserved - STACK_GUARD
+        need = suggested_stack(hwm)
+        details = (f"  stack high-water   {fmt_bytes(hwm):>24}   usable {fmt_bytes(usable)} = stack: "
+                   f"{fmt_bytes(m.stack_reserved)} - {STACK_GUARD} B MPU guard\n"
+                   f"  peak SRAM          {fmt_bytes(peak):>24}   budget {fmt_bytes(budget)} (budgets.sram)\n"
+                   f"    = static {m.static_sram} B + stack high-water {hwm} B\n"
+                   f"  suggested stack:   {_size_value(need):>24}   (high-water + {STACK_GUARD} B guard + "
+                   f"margin, rounded up to 512 B)")
         problems = []
-        if hwm > m.stack_reserved:
-            problems.append(f"stack high-water {hwm} B exceeds the reserved stack {m.stack_reserved} B")
+        if hwm > usable:
+            problems.append(f"stack high-water {hwm} B exceeds the usable stack {usable} B (stack: "
+                            f"{m.stack_reserved} B minus the {STACK_GUARD} B MPU guard): raise `stack:` "
+                            f"to {_size_value(need)}")
         if peak > budget:
-            problems.append(f"peak SRAM {fmt_bytes(peak)} exceeds the budget {fmt_bytes(budget)} "
-                            f"by {peak - budget} B")
+            problems.append(f"peak SRAM: static {fmt_bytes(m.static_sram)} + stack high-water {hwm} B = "
+                            f"{fmt_bytes(peak)} exceeds the budget {fmt_bytes(budget)} by {peak - budget} B "
+                            f"(budgets.sram): the stack the run really used does not fit; shrink static "
+                            f"buffers or raise budgets.sram to {_size_value(m.static_sram + need)}")
         if s.expect.stack is not None and not s.expect.stack.check(hwm):
             problems.append(f"stack high-water {hwm} B, expected {s.expect.stack.text}")
         if problems:
-            return Check("stack", False, "; ".join(problems), details)
-        return Check("stack", True, f"peak SRAM {fmt_bytes(peak)} within budget", details)
+            return Check("stack", False, "stack (measured by the run): " + "; ".join(problems), details)
+        headroom = f"stack: {_size_value(m.stack_reserved)} leaves {usable - hwm} B unused"
+        if need < m.stack_reserved:
+            headroom += f"; stack: {_size_value(need)} would do"
+        elif need > m.stack_reserved:
+            headroom += f"; little margin: consider stack: {_size_value(need)}"
+        return Check("stack", True, f"peak SRAM {fmt_bytes(peak)} (static + stack high-water {hwm} B) "
+                                    f"within budget; {headroom}", details)
+
+    def _overflow_hint(self, s: Scenario, out: Outcome) -> str | None:
+        """What to change after a stack-overflow fault the scenario did not expect."""
+        r, m = out.run, out.memory
+        f = r.fault if r is not None else None
+        if f is None or f.get("kind") != "stack_overflow" or s.expect.fault == "stack_overflow":
+            return None
+        reserved = m.stack_reserved if m is not None else s.stack
+        known = self._known_high_water(s, out)
+        to = (suggested_stack(known[0]) if known and suggested_stack(known[0]) > reserved
+              else _round_up(2 * reserved, 512))
+        return (f"the stack (stack: {_size_value(reserved)}, of which the lowest {STACK_GUARD} B are the "
+                f"MPU guard: {reserved - STACK_GUARD} B usable) overflowed: raise `stack:` (e.g. to "
+                f"{_size_value(to)}); the stack item then measures the high-water and suggests a value")
+
+
+def suggested_stack(high_water: int) -> int:
+    """A ``stack:`` for a measured high-water: + the MPU guard + a margin (a quarter, at least
+    256 B), rounded up to 512 B."""
+    return _round_up(high_water + STACK_GUARD + max(256, high_water // 4), 512)
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def _size_value(n: int) -> str:
+    """A size as a scenario would write it: ``1KiB``, ``1.5KiB``, ``8200B``."""
+    if n >= 1024 and n % 512 == 0:
+        return f"{n / 1024:g}KiB"
+    return f"{n}B"
 
 
 def _kernel_sources() -> list[Path]:

@@ -20,10 +20,11 @@ from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
 from .fsutil import write_text_atomic
 from .pipeline import Pipeline, applicable_checks
-from .report import scenario_info, write_views_and_say
+from .report import check_report_targets, new_report_dir, scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
 
 _PIPELINE = pytest.StashKey[Pipeline]()
+_REPORT_STAMP = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +40,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "reports/baseline.json instead of failing on a change")
 
 
+def _report_parent(config: pytest.Config) -> Path:
+    """--report-dir itself, or ``<rootdir>/reports`` under which each session makes its folder."""
+    opt = config.getoption("--report-dir")
+    return Path(opt) if opt else Path(config.rootpath) / "reports"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller writes the report: check it can, first
+        try:
+            check_report_targets(_report_parent(config), Path(config.rootpath) / HISTORY, "--report-dir")
+        except MctError as e:
+            raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
+    config.stash[_REPORT_STAMP] = time.strftime("%Y%m%d-%H%M%S")
     config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
@@ -170,11 +183,17 @@ class ResultCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput") or not self.results:
             return  # an xdist worker: the controller writes the report
-        opt = self.config.getoption("--report-dir")
-        report_dir = (Path(opt) if opt else
-                      Path(self.config.rootpath) / "reports" / time.strftime("%Y%m%d-%H%M%S"))
-        path = write_report(self.results, report_dir)
+        parent = _report_parent(self.config)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            report_dir = (parent if self.config.getoption("--report-dir")
+                          else new_report_dir(parent, self.config.stash[_REPORT_STAMP]))
+            path = write_report(self.results, report_dir)
+        except OSError as e:  # checked at configure; this is the folder changing during the session
+            if tr is not None:
+                tr.write_line(f"mcutrain: cannot write the report under {parent}: {e}", red=True)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
         if tr is not None:
             tr.write_line(f"mcutrain report: {path}")
         views = write_views_and_say(path)

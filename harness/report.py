@@ -10,7 +10,11 @@ import base64
 import html
 import io
 import json
+import os
 import platform
+import secrets
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -517,6 +521,57 @@ def render_html(doc: dict) -> str:
 {sections}
 </body></html>
 """
+
+
+# -- the run's folder ----------------------------------------------------------------------------
+def new_report_dir(parent: Path, stamp: str | None = None) -> Path:
+    """Create and return ``parent/<YYYYmmdd-HHMMSS>-<random>``, a folder no other run shares:
+    ``os.mkdir`` fails if the name exists, and then another suffix is drawn."""
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = parent / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+
+
+def check_writable(folder: Path, what: str, alternative: str) -> None:
+    """MctError, before any work starts, unless files can be created in ``folder`` (made later
+    if it does not exist yet): its nearest existing ancestor must be a folder that takes a file
+    (tried for real, so a read-only file system fails even for root)."""
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = f"make {existing} writable{alternative}"
+    if not existing.is_dir():
+        raise MctError(f"cannot write the {what} under {folder}: {existing} is a file, not a folder",
+                       f"remove or rename {existing}{alternative}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mcutrain-write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MctError(f"cannot write the {what} under {folder}: {existing}: {e.strerror or e}",
+                       fix) from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MctError(f"cannot write the {what} under {folder}: {existing} is not writable", fix)
+
+
+def check_report_targets(report_parent: Path, history: Path, option: str) -> None:
+    """Check, before a run, that its report folder (under ``report_parent``) and the history file
+    can be written; ``option`` is the command-line option that picks another report folder."""
+    check_writable(report_parent, "report", f", or give another folder with {option}")
+    history = Path(history)
+    if history.exists() and (history.is_dir() or not os.access(history, os.W_OK)):
+        raise MctError(f"cannot append to the run history {history}: "
+                       + ("it is a folder" if history.is_dir() else "it is not writable"),
+                       f"remove or fix {history} (it is a JSON-lines log, one line per scenario run)")
+    check_writable(history.parent, "run history", f" (every run appends to {history.name} there)")
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -181,9 +181,12 @@ SCHEMA: dict[str, Key] = {
         "sparse_update": Key(_raw, "last_layer", doc="last_layer | bias_only | full, or the paper's "
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
     }),
-    "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack (an overflow hits an MPU guard)"),
+    "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack; its lowest 256 B are an MPU guard "
+                 "(an overflow faults). The gate counts all of it against budgets.sram; the stack item "
+                 "suggests a value from the measured high-water"),
     "budgets": Key(None, doc="limits that fail the scenario when exceeded", children={
-        "sram": Key(_pos_size, None, doc="peak SRAM: .data + .bss + stack high-water (default: the part's SRAM)"),
+        "sram": Key(_pos_size, None, doc="SRAM: the gate (memory) checks .data + .bss + the reserved stack, "
+                    "the run (stack) checks .data + .bss + the stack high-water (default: the part's SRAM)"),
         "flash": Key(_pos_size, None, doc="flash: text + rodata + .data init (default: the part's flash)"),
         "step_instructions": Key(_pos_count, None, doc="instructions per training step (max over steps)"),
     }),

@@ -4,9 +4,11 @@ profile, a content-hashed build cache and readable compiler and link errors.
 
 Every firmware links the runtime (``firmware_src/runtime/**.c``, compiled once per board and
 cached) and the board's startup folder; host builds link the runtime with
-``firmware_src/boards/host/``. A build happens in a temporary folder that
-is renamed into ``<cache>/build/<hash>/`` when complete, so parallel workers and interrupted runs
-never see a half-written build.
+``firmware_src/boards/host/``. A build happens in a temporary folder that is renamed into
+``<cache>/build/<hash>/`` when complete, with a manifest of its files' hashes (harness.cachedir),
+so parallel workers and interrupted runs never see a half-written build, and a damaged entry is
+rebuilt. A linked firmware that lacks its vector table, startup or runtime is an error, never
+a cache entry.
 """
 from __future__ import annotations
 
@@ -14,17 +16,17 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from . import cachedir
 from .boards import Board
+from .cachedir import cache_root
 from .errors import BudgetExceeded, BuildError, ToolMissing
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,16 @@ FIRMWARE_CFLAGS = COMMON_CFLAGS + ("-fstack-usage", "-ffunction-sections", "-fda
 HOST_CFLAGS = COMMON_CFLAGS + ("-fPIC",)
 
 Defines = Mapping[str, "str | int | None"]
+Progress = Callable[[str], None]
+
+#: Bytes at the bottom of the stack reservation that the MPU guard makes inaccessible
+#: (TT_STACK_GUARD in firmware_src/boards/mps2/board.h): usable stack = ``stack`` - this.
+STACK_GUARD = 256
+
+#: What every linked firmware must define: the startup (reset and fault handlers), the runtime's
+#: record output and the application's main. A link without them is refused, never cached.
+REQUIRED_SYMBOLS = ("Reset_Handler", "HardFault_Handler", "tt_board_exit", "tt_fault_report",
+                    "tt_rec_begin", "tt_rec_end", "main", "_sstack", "_estack")
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,6 @@ class Firmware:
     backend: str
     stack_size: int
     name: str
-
-
-def cache_root() -> Path:
-    """``$MCUTRAIN_CACHE`` or ``<repo>/.cache``."""
-    env = os.environ.get("MCUTRAIN_CACHE")
-    return Path(env) if env else REPO / ".cache"
 
 
 def compiler_version(cc: str) -> str:
@@ -121,18 +127,9 @@ def _cache_key(kind: str, cc_version: str, flags: Sequence[str], sources: Sequen
         "kind": kind, "cc": cc_version, "flags": list(flags),
         "sources": [(str(s), _sha(s.read_bytes())) for s in sources],
         "headers": headers, "generated": dict(sorted(generated.items())), "extra": extra,
+        "format": cachedir.FORMAT,
     }
     return _sha(json.dumps(material, sort_keys=True).encode())[:24]
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Rename the finished build into place; if another worker won the race, keep theirs."""
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if not final.is_dir():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 _DIAG = re.compile(r"^(?P<loc>[^\s:][^:]*:\d+(?::\d+)?): (?P<kind>fatal error|error)\b")
@@ -235,8 +232,8 @@ def _board_defines(board: Board, backend: str) -> dict[str, str | int | None]:
             "TT_HAS_FPU": 1 if board.fpu else 0, f"TT_BOARD_{_safe_name(board.name).upper()}": 1}
 
 
-def _support_objects(board: Board, backend: str, cc_version: str,
-                     flags: Sequence[str]) -> tuple[str, list[Path]]:
+def _support_objects(board: Board, backend: str, cc_version: str, flags: Sequence[str],
+                     progress: Progress | None = None) -> tuple[str, list[Path]]:
     """The board's startup and the whole runtime, compiled once per board and flags (cached).
 
     They see only the board's defines: an application's defines and include folders are its own."""
@@ -248,13 +245,14 @@ def _support_objects(board: Board, backend: str, cc_version: str,
     root = cache_root() / "build"
     final = root / key
     listing = final / "objects.txt"
-    if not listing.is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=root))
+    if not cachedir.lookup(final, [listing.name], f"startup and runtime objects for {board.name}"):
+        if progress is not None:
+            progress(f"compiling the startup and runtime for {board.name} ({len(srcs)} files, once)")
+        tmp = cachedir.new_entry(root, key)
         try:
             objs = _compile_objects(srcs, flags, def_flags, [f"-I{d}" for d in incs], tmp, tmp, "s")
             (tmp / "objects.txt").write_text("".join(f"{o.name}\n" for o in objs))
-            _publish(tmp, final)
+            cachedir.publish(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -263,16 +261,19 @@ def _support_objects(board: Board, backend: str, cc_version: str,
 
 def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str, str] | None = None,
                    include_dirs: Sequence[Path] = (), defines: Defines | None = None,
-                   stack_size: int = 16 * 1024, name: str = "firmware", backend: str = "qemu") -> Firmware:
+                   stack_size: int = 16 * 1024, name: str = "firmware", backend: str = "qemu",
+                   progress: Progress | None = None) -> Firmware:
     """Cross-compile ``sources`` + generated files for ``board`` and link them with the board's
-    startup and the runtime (``firmware_src/runtime/**.c``; unused functions are dropped)."""
+    startup and the runtime (``firmware_src/runtime/**.c``; unused functions are dropped).
+
+    ``progress`` hears what really happens: that the build is cached, or what is compiled."""
     generated = dict(generated or {})
     _check_generated(generated)
     host = board.host(backend)
     cc_version = compiler_version(CROSS_CC)
     cpu = board.cpu_flags()
     flags = tuple(cpu) + FIRMWARE_CFLAGS
-    support_key, support = _support_objects(board, backend, cc_version, flags)
+    support_key, support = _support_objects(board, backend, cc_version, flags, progress)
     all_defines = {**_board_defines(board, backend), **(defines or {})}
     srcs = _dedupe(list(sources))
     incs = _dedupe([*include_dirs, RUNTIME_DIR, host.startup_dir, *(s.parent for s in srcs)])
@@ -285,12 +286,16 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
     fw = Firmware(elf=final / f"{safe}.elf", map_file=final / f"{safe}.map",
                   su_files=(), build_dir=final, flags=flags, board=board.name, backend=backend,
                   stack_size=stack_size, name=name)
-    if fw.elf.is_file():
+    if cachedir.lookup(final, [fw.elf.name, fw.map_file.name], f"firmware {name!r}"):
         log.debug("build cache hit: %s", final)
+        if progress is not None:
+            progress(f"firmware for {board.name} is cached (unchanged sources and flags)")
         return _with_su(fw, support)
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=root))
+    if progress is not None:
+        progress(f"cross-compiling {len(srcs) + sum(f.endswith('.c') for f in generated)} file(s) "
+                 f"for {board.name} and linking")
+    tmp = cachedir.new_entry(root, key)
     try:
         gen_dir, gen_srcs = _write_generated(tmp, generated)
         (tmp / "link.ld").write_text(script)
@@ -313,12 +318,51 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
             shown = "\n".join(f"    {line}" for line in r.stderr.splitlines()[:12])
             raise BuildError("linking failed:\n" + shown,
                              "fix the link error(s) above; the command was: " + " ".join(link))
-        _publish(tmp, final)
+        _check_linked(elf, support)
+        cachedir.publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("built %s for %s in %s", name, board.name, final)
     return _with_su(fw, support)
+
+
+def _check_linked(elf: Path, support: Sequence[Path]) -> None:
+    """BuildError unless the linked ELF has what every firmware needs: a vector table whose
+    first words are the initial stack pointer and the reset handler, and ``REQUIRED_SYMBOLS``
+    (startup, runtime, main) defined. Such a link is never published to the cache."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    problem = ""
+    try:
+        with open(elf, "rb") as f:
+            ef = ELFFile(f)
+            symtab = ef.get_section_by_name(".symtab")
+            syms = {} if symtab is None else {
+                sym.name: sym["st_value"] for sym in symtab.iter_symbols()
+                if sym.name and sym["st_shndx"] != "SHN_UNDEF"}
+            vectors = ef.get_section_by_name(".isr_vector")
+            words = vectors.data()[:8] if vectors is not None else b""
+    except (OSError, ELFError) as e:
+        syms, words, problem = {}, b"", f"it cannot be read ({e})"
+    missing = [s for s in REQUIRED_SYMBOLS if s not in syms]
+    if problem:
+        pass
+    elif missing:
+        problem = f"it lacks {', '.join(missing)}"
+    elif len(words) < 8:
+        problem = "it has no vector table (.isr_vector)"
+    else:
+        sp, reset = int.from_bytes(words[:4], "little"), int.from_bytes(words[4:], "little")
+        if sp != syms["_estack"] or reset & ~1 != syms["Reset_Handler"] & ~1:
+            problem = (f"its vector table starts {sp:#x}, {reset:#x}, not _estack "
+                       f"{syms['_estack']:#x}, Reset_Handler {syms['Reset_Handler']:#x}")
+    if problem:
+        raise BuildError(f"the linked firmware {elf.name} is incomplete: {problem} (linked with "
+                         f"{len(support)} startup and runtime objects)",
+                         "check that the board's startup folder and firmware_src/runtime/ compile "
+                         "and define these; then build again (an incomplete link is never cached)")
 
 
 def _write_generated(tmp: Path, generated: Mapping[str, str]) -> tuple[Path, list[Path]]:
@@ -337,7 +381,7 @@ def _with_su(fw: Firmware, support: Sequence[Path]) -> Firmware:
 
 def _build_host(kind: str, sources: Sequence[Path], generated: Mapping[str, str] | None,
                 include_dirs: Sequence[Path], defines: Defines | None, name: str,
-                with_runtime: bool) -> Path:
+                with_runtime: bool, progress: Progress | None = None) -> Path:
     generated = dict(generated or {})
     _check_generated(generated)
     cc_version = compiler_version(HOST_CC)
@@ -352,10 +396,13 @@ def _build_host(kind: str, sources: Sequence[Path], generated: Mapping[str, str]
     root = cache_root() / "build"
     final = root / key
     out_name = f"lib{safe}.so" if kind == "lib" else safe
-    if (final / out_name).is_file():
+    if cachedir.lookup(final, [out_name], f"host {kind} {name!r}"):
+        if progress is not None:
+            progress(f"host build of {name} is cached")
         return final / out_name
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:8]}-", dir=root))
+    if progress is not None:
+        progress(f"compiling {name} for the host ({len(srcs) + len(generated)} file(s))")
+    tmp = cachedir.new_entry(root, key)
     try:
         gen_dir, gen_srcs = _write_generated(tmp, generated)
         cmd = [HOST_CC, *flags, *_define_flags(all_defines), *[f"-I{d}" for d in [gen_dir, *incs]],
@@ -363,7 +410,7 @@ def _build_host(kind: str, sources: Sequence[Path], generated: Mapping[str, str]
         r = _run(cmd, tmp)
         if r.returncode != 0:
             raise _compile_error(r.stderr, cmd, f"host {kind} {name}", tmp)
-        _publish(tmp, final)
+        cachedir.publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -372,13 +419,15 @@ def _build_host(kind: str, sources: Sequence[Path], generated: Mapping[str, str]
 
 def build_host_library(sources: Sequence[Path], generated: Mapping[str, str] | None = None,
                        include_dirs: Sequence[Path] = (), defines: Defines | None = None,
-                       name: str = "hostlib", with_runtime: bool = True) -> Path:
+                       name: str = "hostlib", with_runtime: bool = True,
+                       progress: Progress | None = None) -> Path:
     """A shared library of the same C for the host (load it with ctypes): the parity oracle."""
-    return _build_host("lib", sources, generated, include_dirs, defines, name, with_runtime)
+    return _build_host("lib", sources, generated, include_dirs, defines, name, with_runtime, progress)
 
 
 def build_host_program(sources: Sequence[Path], generated: Mapping[str, str] | None = None,
                        include_dirs: Sequence[Path] = (), defines: Defines | None = None,
-                       name: str = "hostprog", with_runtime: bool = True) -> Path:
+                       name: str = "hostprog", with_runtime: bool = True,
+                       progress: Progress | None = None) -> Path:
     """A host executable of the same C (its ``main`` prints records to stdout)."""
-    return _build_host("prog", sources, generated, include_dirs, defines, name, with_runtime)
+    return _build_host("prog", sources, generated, include_dirs, defines, name, with_runtime, progress)
