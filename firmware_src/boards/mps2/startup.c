@@ -69,8 +69,9 @@ static void enable_mpu(void)
     MPU_RNR = TT_MPU_REGION_STACK_GUARD;
     MPU_RBAR = (uint32_t)(uintptr_t)&_sstack;
     MPU_RASR = MPU_RASR_XN | MPU_RASR_AP_NONE | rasr_size(TT_STACK_GUARD) | MPU_RASR_ENABLE;
-    const uint32_t flash_lo = (uint32_t)(uintptr_t)&_sflash;
+    uint32_t flash_lo = (uint32_t)(uintptr_t)&_sflash;
     const uint32_t flash_hi = (uint32_t)(uintptr_t)&_eflash;
+    __asm volatile("" : "+r"(flash_lo)); /* 0 here: GCC would assume an object's address never is */
     MPU_RNR = TT_MPU_REGION_CODE;
     MPU_RBAR = 0u;
     MPU_RASR = MPU_RASR_AP_RO | rasr_size(flash_lo == 0u ? flash_hi : TT_NULL_WINDOW) | MPU_RASR_ENABLE;
