@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DEFAULT_SRAM, Tolerance,
                        parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
+from .emulators.base import CONSOLE_LIMIT
 from .errors import ScenarioError
 from .units import Comparison, parse_comparison, parse_count, parse_size
 from .workload import DataSpec, ModelSpec, PretrainSpec, TrainingSpec
@@ -144,7 +145,7 @@ SCHEMA: dict[str, Key] = {
     "board": Key(_str_list, ("stm32f746",), doc="board profile name, or a list of them"),
     "tags": Key(_str_list, (), doc="free tags, usable with pytest -k"),
     "timeout": Key(_pos_seconds, 60.0, doc="wall-clock seconds before a hung guest is killed"),
-    "console_limit": Key(_pos_size, 16 * 1024 * 1024,
+    "console_limit": Key(_pos_size, CONSOLE_LIMIT,
                          doc="console bytes a run may print before it is stopped (status flood; "
                              "the first lines and the last 64 KiB are kept)"),
     "firmware": Key(None, doc="a hand-written firmware application", children={
@@ -326,7 +327,7 @@ class Scenario:
     description: str = ""
     tags: tuple[str, ...] = ()
     timeout: float = 60.0
-    console_limit: int = 16 * 1024 * 1024
+    console_limit: int = CONSOLE_LIMIT
     stack: int = 16 * 1024
     firmware: FirmwareSpec | None = None
     model: ModelSpec | None = None
