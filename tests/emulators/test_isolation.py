@@ -207,3 +207,19 @@ def test_qemu_runs_in_an_empty_directory_with_a_minimal_environment(qemu, monkey
     assert set(seen["env"]) == {"PATH", "LC_ALL"} and "s3cret" not in seen["env"].values()
     assert Path(seen["cwd"]).name == "cwd" and not Path(seen["cwd"]).exists()  # removed after
     assert os.getcwd() != str(seen["cwd"])
+
+
+def test_a_qemu_without_seccomp_runs_unsandboxed_and_says_so(tmp_path, caplog):
+    # A wrapper that refuses -sandbox as a QEMU built without seccomp does, else runs QEMU.
+    wrapper = tmp_path / "qemu-no-seccomp"
+    wrapper.write_text('#!/bin/sh\nfor a in "$@"; do if [ "$a" = "-sandbox" ]; then\n'
+                       '  echo "qemu-system-arm: -sandbox on: There is no option group \'sandbox\'" >&2\n'
+                       '  exit 1\nfi; done\nexec qemu-system-arm "$@"\n')
+    wrapper.chmod(0o755)
+    elf = build("SEMIHOST", TT_SEMIHOST_OP=SYS_SYSTEM).elf
+    r = QemuEmulator(binary=str(wrapper)).run(elf, F746, timeout_s=20)
+    assert "-sandbox" not in r.command
+    assert r.isolation.startswith("no semihosting, no network; no seccomp sandbox (qemu-system-arm: "
+                                  "-sandbox on: There is no option group 'sandbox')")
+    assert "cannot enable its seccomp sandbox" in caplog.text
+    assert (r.status, r.fault["kind"]) == ("fault", "semihosting")  # the first wall still holds
