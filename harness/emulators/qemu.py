@@ -308,14 +308,24 @@ def _signal_name(n: int) -> str:
         return f"signal {n}"
 
 
+def _split_exit(stdout: str) -> tuple[str, int | None]:
+    """The console without its last line, and the exit code, if that line is the exit record
+    (the firmware's last words before the reset that ends QEMU); else (stdout, None)."""
+    body, _, last = stdout.rstrip("\n").rpartition("\n")
+    records, err = scan_records(last)
+    if err is None and len(records) == 1 and records[0].get("t") == EXIT_RECORD \
+            and isinstance(records[0].get("code"), int):
+        return (body + "\n" if body else ""), int(records[0]["code"])
+    return stdout, None
+
+
 def _make_run(proc: _Proc, counts: _Counts, marks: dict[int, str], elf: Path, method: str,
               version: str, timeout_s: float, funcs: list[tuple[int, int, str]],
               cmd: tuple[str, ...], isolation: str = ISOLATION) -> Run:
-    records, rec_err = scan_records(proc.stdout)
-    # The firmware's last words: its exit code, then a reset that ends QEMU with status 0.
-    exit_code: int | None = None
-    if records and records[-1].get("t") == EXIT_RECORD and isinstance(records[-1].get("code"), int):
-        exit_code = int(records.pop()["code"])
+    console, exit_code = _split_exit(proc.stdout)
+    # A guest stopped from outside may be cut mid-line: that last line is no record.
+    stopped = proc.flooded or proc.timed_out
+    records, rec_err = scan_records(console[:console.rfind("\n") + 1] if stopped else console)
     has_fault = any(r.get("t") == "fault" for r in records)
     detail = ""
     limit = None
@@ -345,7 +355,7 @@ def _make_run(proc: _Proc, counts: _Counts, marks: dict[int, str], elf: Path, me
     if status == "error" and not detail:
         detail = proc.stderr.strip()[:500] or f"QEMU exited with status {proc.rc}"
     return Run(
-        status=status, exit_code=exit_code, console=proc.stdout, records=tuple(records),
+        status=status, exit_code=exit_code, console=console, records=tuple(records),
         record_error=rec_err.message if rec_err else None,
         marks=tuple((marks.get(addr, f"{addr:#x}"), n) for addr, n in counts.marks),
         insn_total=counts.total, profile=_profile(counts.tbs, funcs) if funcs else {},
