@@ -190,7 +190,7 @@ class Pipeline:
             return out
         r = out.run
         out.metrics.update(status=r.status, exit_code=r.exit_code, insn_total=r.insn_total,
-                           wall_s=round(r.wall_s, 3), counting=r.method)
+                           wall_s=round(r.wall_s, 3), counting=r.method, isolation=r.isolation)
         steps = r.step_instructions()
         if steps:
             out.metrics["step_instructions"] = max(steps)

@@ -90,6 +90,14 @@ def test_semihosting_calls_are_refused_and_nothing_on_the_host_changes(qemu, hos
     assert snapshot(host_dir) == before
 
 
+def test_semihosting_traps_on_the_second_board_too(qemu, host_dir):
+    before = snapshot(host_dir)
+    fw = build("SEMIHOST", F4, TT_SEMIHOST_DIR=f'"{host_dir}"')
+    r = qemu.run(fw.elf, F4, timeout_s=20)
+    assert (r.status, r.fault["kind"], r.fault["op"]) == ("fault", "semihosting", SYS_SYSTEM)
+    assert snapshot(host_dir) == before
+
+
 def test_qemu_is_isolated_from_network_and_spawning(qemu, tmp_path):
     cmd = qemu.command(tmp_path / "x.elf", F746, None)
     assert "-nodefaults" in cmd  # no default NIC: the board's Ethernet has no host network
