@@ -142,6 +142,14 @@ def test_writes_anywhere_in_flash_fault(qemu, board, addr):
     assert (r.fault["kind"], r.fault["addr"]) == ("flash_write", addr)
 
 
+def test_a_plain_breakpoint_is_named(qemu):
+    fw = build("BREAKPOINT")
+    r = qemu.run(fw.elf, F746, timeout_s=10)
+    assert (r.status, r.fault["kind"]) == ("fault", "breakpoint")
+    (func,) = [name for lo, hi, name in function_ranges(fw.elf) if lo <= r.fault["pc"] < hi]
+    assert func == "main" and "op" not in r.fault
+
+
 def test_reads_of_the_vector_table_at_address_0_still_work(qemu):
     # The LOOP run starts (the core reads SP and reset from 0) and every fault test above got
     # its handler from the table; a plain data read of address 0 is allowed too.

@@ -13,6 +13,7 @@
  *   OVERBUDGET      a 400 KiB static array: the link must fail (RAM is 320 KiB)
  *   NULLWRITE       a store through a NULL pointer (MemManage: null_write)
  *   FLASHWRITE      a store 256 KiB into flash, beyond the NULL window (MemManage: flash_write)
+ *   BREAKPOINT      a `bkpt 0` with no debugger attached (HardFault: breakpoint)
  *   FLOOD           prints lines forever (the harness's console cap must stop it)
  *   SEMIHOST        tries to reach the host through semihosting: run a command, create, read,
  *                   remove and rename host files, read the command line (TT_SEMIHOST_OP=n tries
@@ -28,7 +29,7 @@
     !defined(TT_CASE_FAULT) && !defined(TT_CASE_DIVZERO) && !defined(TT_CASE_OVERFLOW) && \
     !defined(TT_CASE_HANG) && !defined(TT_CASE_MALFORMED) && !defined(TT_CASE_OVERBUDGET) && \
     !defined(TT_CASE_NULLWRITE) && !defined(TT_CASE_FLASHWRITE) && !defined(TT_CASE_FLOOD) && \
-    !defined(TT_CASE_SEMIHOST)
+    !defined(TT_CASE_SEMIHOST) && !defined(TT_CASE_BREAKPOINT)
 #define TT_CASE_LOOP 1
 #endif
 
@@ -243,6 +244,9 @@ static int run_case(void)
     return 0;
 #elif defined(TT_CASE_FLASHWRITE)
     *(volatile uint32_t *)(uintptr_t)(TT_FLASHWRITE_ADDR + selftest_opaque) = 1u;
+    return 0;
+#elif defined(TT_CASE_BREAKPOINT)
+    __asm volatile("bkpt 0");
     return 0;
 #elif defined(TT_CASE_FLOOD)
     for (uint32_t i = 0u;; ++i) {
