@@ -52,8 +52,12 @@ def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
             continue
         if name == "stack" and e.status != "ok":
             continue  # a run that must fault or hang prints no final stack record
-        if name in ("accuracy", "parity") and not scenario.trains:
-            continue
+        if name in ("accuracy", "parity") and (not scenario.trains or e.status != "ok"):
+            continue  # nothing to learn from, or a run that must stop before its evaluation
+        if name == "instructions" and e.status != "ok" and (
+                e.region_instructions is None and e.step_instructions is None
+                and b.step_instructions is None):
+            continue  # the steps of a run that must stop are not a measurement
         if name == "accuracy" and e.accuracy_after is None and e.accuracy_gain is None:
             continue
         if name == "parity" and e.parity == "none":
@@ -183,13 +187,14 @@ class Pipeline:
         try:
             out.run = get_emulator(self.emulator).run(out.firmware.elf, out.board,
                                                       timeout_s=scenario.timeout,
-                                                      profile=scenario.trains)
+                                                      profile=scenario.trains,
+                                                      console_limit=scenario.console_limit)
         except MctError as e:
             out.run_error = e
             return out
         r = out.run
         out.metrics.update(status=r.status, exit_code=r.exit_code, insn_total=r.insn_total,
-                           wall_s=round(r.wall_s, 3), counting=r.method)
+                           wall_s=round(r.wall_s, 3), counting=r.method, isolation=r.isolation)
         steps = r.step_instructions()
         if steps:
             out.metrics["step_instructions"] = max(steps)
@@ -384,6 +389,8 @@ class Pipeline:
                                       f"fits: {fmt_bytes(used)} of {fmt_bytes(budget)}")
 
     def _needs_run(self, s: Scenario, name: str) -> Outcome | Check:
+        """The outcome, if the run this check reads ended as the scenario expects; otherwise a
+        failed Check saying that nothing was checked and why (never a PASS on a broken run)."""
         out = self.run(s)
         if out.firmware is None:
             return Check(name, False, f"{name}: not checked, the build failed")
@@ -391,6 +398,9 @@ class Pipeline:
             msg = out.run_error.message if out.run_error else "no run"
             fix = f"\nfix: {out.run_error.fix}" if out.run_error and out.run_error.fix else ""
             return Check(name, False, f"{name}: the emulator could not run the firmware: {msg}{fix}")
+        if name != "run" and (why := _unexpected_end(s, out.run)) is not None:
+            return Check(name, False, f"{name}: not checked: the run ended with {out.run.status}: "
+                                      f"{out.run.reason()}{why}", _tail(out.run.console))
         return out
 
     def _check_run(self, s: Scenario) -> Check:
@@ -573,10 +583,9 @@ class Pipeline:
 
     def _check_baseline(self, s: Scenario) -> Check:
         """The metrics against reports/baseline.json, within the scenario's ``tolerance:``."""
-        out = self._needs_build(s, "baseline")
+        out = self._needs_run(s, "baseline")  # a broken run's numbers are no regression signal
         if isinstance(out, Check):
             return out
-        self.run(s)  # whatever it measured; a failed run fails its own check
         assert out.firmware is not None
         try:
             v = self.baseline.check(s, out.metrics, symbols_by_region(out.firmware.elf, out.board))
@@ -665,6 +674,19 @@ def _size_value(n: int) -> str:
     if n >= 1024 and n % 512 == 0:
         return f"{n / 1024:g}KiB"
     return f"{n}B"
+
+
+def _unexpected_end(s: Scenario, r: Run) -> str | None:
+    """None if the run ended as ``s`` expects (status, fault kind, exit code); else what was
+    expected, as a clause for a "not checked" message."""
+    e = s.expect
+    if r.status != e.status:
+        return f" (expected {e.status})"
+    if e.fault is not None and (r.fault or {}).get("kind") != e.fault:
+        return f" (expected fault {e.fault})"
+    if e.exit_code is not None and r.exit_code != e.exit_code:
+        return f" (expected exit code {e.exit_code})"
+    return None
 
 
 def _kernel_sources() -> list[Path]:

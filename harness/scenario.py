@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DEFAULT_SRAM, Tolerance,
                        parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
+from .emulators.base import CONSOLE_LIMIT
 from .errors import ScenarioError
 from .units import Comparison, parse_comparison, parse_count, parse_size
 from .workload import DataSpec, ModelSpec, TrainingSpec
@@ -144,6 +145,9 @@ SCHEMA: dict[str, Key] = {
     "board": Key(_str_list, ("stm32f746",), doc="board profile name, or a list of them"),
     "tags": Key(_str_list, (), doc="free tags, usable with pytest -k"),
     "timeout": Key(_pos_seconds, 60.0, doc="wall-clock seconds before a hung guest is killed"),
+    "console_limit": Key(_pos_size, CONSOLE_LIMIT,
+                         doc="console bytes a run may print before it is stopped (status flood; "
+                             "the first lines and the last 64 KiB are kept)"),
     "firmware": Key(None, doc="a hand-written firmware application", children={
         "app": Key(_str, required=True, doc="directory under firmware_src/app/"),
         "case": Key(_str, "", doc="passed to the C code as -DTT_CASE_<CASE>"),
@@ -200,10 +204,11 @@ SCHEMA: dict[str, Key] = {
         "accuracy": Key(parse_pp_tolerance, DEFAULT_ACCURACY, doc="test accuracy after training, in points"),
     }),
     "expect": Key(None, doc="what the run must show", children={
-        "status": Key(_choice("ok", "exit", "fault", "timeout"), "ok",
-                      doc="how the run ends: ok (exit 0), exit (nonzero exit), fault, timeout"),
+        "status": Key(_choice("ok", "exit", "fault", "timeout", "flood"), "ok",
+                      doc="how the run ends: ok (exit 0), exit (nonzero exit), fault, timeout, flood "
+                          "(stopped for printing more than console_limit)"),
         "exit_code": Key(_int, None, doc="exact exit code (with status exit)"),
-        "fault": Key(_str, None, doc="fault kind, e.g. stack_overflow (with status fault)"),
+        "fault": Key(_str, None, doc="fault kind, e.g. stack_overflow, null_write (with status fault)"),
         "region_instructions": Key(_cmp_count, None,
                                    doc="instructions between tt_mark_region_begin/end, e.g. '== 10245'"),
         "step_instructions": Key(_cmp_count, None, doc="instructions of every training step"),
@@ -325,6 +330,7 @@ class Scenario:
     description: str = ""
     tags: tuple[str, ...] = ()
     timeout: float = 60.0
+    console_limit: int = CONSOLE_LIMIT
     stack: int = 16 * 1024
     firmware: FirmwareSpec | None = None
     model: ModelSpec | None = None
@@ -417,7 +423,7 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
     name = f"{v['name']}[{board}]" if multi else v["name"]
     return Scenario(
         name=name, file=path, line=line, board=board, description=v["description"],
-        tags=v["tags"], timeout=v["timeout"], stack=v["stack"],
+        tags=v["tags"], timeout=v["timeout"], console_limit=v["console_limit"], stack=v["stack"],
         firmware=FirmwareSpec(**fw) if fw else None, model=model, dataset=data, training=training,
         budgets=budgets, expect=exp, tolerance=Tolerance(**(v["tolerance"] or {})))
 

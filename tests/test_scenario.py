@@ -50,7 +50,7 @@ def test_common_defaults_merge_key_by_key(tmp_path):
     ("scenarios:\n  - name: a\n    firmware: {app: x}\n  - name: a\n    firmware: {app: x}\n", 4,
      "used twice"),
     ("scenarios:\n  - name: a\n    firmware: {app: x}\n    expect: {status: crashed}\n", 4,
-     "expected one of ok, exit, fault, timeout"),
+     "expected one of ok, exit, fault, timeout, flood"),
     ("scenarios:\n  - name: a\n   firmware: {app: x}\n", 3, "not valid YAML"),
 ])
 def test_errors_name_file_line_and_cause(tmp_path, text, line, needle):

@@ -100,3 +100,79 @@ def test_diverging_training_stops_with_a_clear_record(pytester):
     assert "FAILED scenarios/bad.yaml::diverge::run" in out
     assert "training diverged: the loss became NaN, infinite or above 1e6 at epoch 1" in out
     assert "lower training.lr or training.classifier_lr" in out
+
+
+def test_faults_the_firmware_makes_are_named(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: null-write
+        firmware: {app: selftest, case: nullwrite}
+      - name: host-call
+        firmware: {app: selftest, case: semihost}
+    """)
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "FAILED scenarios/bad.yaml::null-write::run" in out
+    assert "fault: null_write (a write through a NULL pointer) at pc=0x" in out
+    assert "FAILED scenarios/bad.yaml::host-call::run" in out
+    assert ("fault: semihosting (a host call, refused: the harness serves none) at pc=0x" in out
+            and "operation 0x00000012 SYS_SYSTEM" in out)
+
+
+def test_console_flood_says_so_and_keeps_the_tail(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: flood
+        firmware: {app: selftest, case: flood}
+        console_limit: 64KiB
+        timeout: 30
+    """)
+    out = result.stdout.str()
+    assert result.ret == 1
+    section = out[out.index("flood::run"):]
+    assert ("expected the run to end with status 'ok', it ended with 'flood': console output "
+            "exceeded 65536 bytes; the run was stopped") in section
+    assert "| flood: line " in section  # the console tail is shown
+
+
+@pytest.mark.parametrize("case,status", [("overflow", "fault"), ("hang", "timeout"), ("exit", "exit"),
+                                         ("flood", "flood")])
+def test_no_item_passes_on_a_run_that_failed(pytester, case, status):
+    # instructions (a step budget), stack and baseline all read the run: none may pass, and
+    # none may be skipped as if there were nothing to check.
+    result = run_scenario(pytester, f"""
+    scenarios:
+      - name: broken
+        firmware: {{app: selftest, case: {case}}}
+        budgets: {{step_instructions: 3k}}
+        console_limit: 64KiB
+        timeout: 3
+    """)
+    out = result.stdout.str()
+    result.assert_outcomes(passed=2, failed=4)  # build and memory pass; run and the rest fail
+    for check in ("run", "instructions", "stack", "baseline"):
+        assert f"FAILED scenarios/bad.yaml::broken::{check}" in out
+    for check in ("instructions", "stack", "baseline"):
+        assert f"{check}: not checked: the run ended with {status}: " in out, check
+
+
+def test_a_fault_the_scenario_expects_leaves_nothing_to_check_but_the_run(pytester):
+    result = run_scenario(pytester, """
+    scenarios:
+      - name: expected
+        firmware: {app: selftest, case: nullwrite}
+        expect: {status: fault, fault: null_write}
+      - name: other-fault
+        firmware: {app: selftest, case: fault}
+        budgets: {step_instructions: 3k}
+        expect: {status: fault, fault: null_write}
+    """)
+    out = result.stdout.str()
+    # expected: build, memory, run pass; baseline has no entry in this temporary tree (skipped);
+    # instructions and stack are not items at all (nothing to measure in a run that must stop).
+    assert "bad.yaml::expected::instructions" not in out and "bad.yaml::expected::stack" not in out
+    assert "FAILED scenarios/bad.yaml::other-fault::run" in out
+    assert "expected fault 'null_write', got 'busfault'" in out
+    assert ("instructions: not checked: the run ended with fault: fault: busfault at pc=0x" in out
+            and "(expected fault null_write)" in out)
+    result.assert_outcomes(passed=5, failed=3, skipped=1)

@@ -31,3 +31,20 @@ def test_reasons():
         "timeout after 2.5 s (guest hung)"
     assert make(status="error", detail="qemu-system-arm: bad").reason() == \
         "emulator error: qemu-system-arm: bad"
+
+
+def test_reasons_of_the_isolation_and_flood_endings():
+    n = {"t": "fault", "kind": "null_write", "pc": 0xe8, "lr": 0x645, "cfsr": 0x82, "addr": 0}
+    assert make(status="fault", records=(n,)).reason() == (
+        "fault: null_write (a write through a NULL pointer) at pc=0x000000e8 "
+        "(lr=0x00000645, cfsr=0x00000082, address 0x00000000)")
+    s = {"t": "fault", "kind": "semihosting", "pc": 0x12a, "lr": 0x80d, "cfsr": 0, "op": 0x12}
+    assert make(status="fault", records=(s,)).reason() == (
+        "fault: semihosting (a host call, refused: the harness serves none) at pc=0x0000012a "
+        "(lr=0x0000080d, cfsr=0x00000000, operation 0x00000012 SYS_SYSTEM)")
+    assert make(status="flood", exit_code=None, console_limit=65536, console_bytes=70000).reason() == (
+        "console output exceeded 65536 bytes; the run was stopped (70000 bytes printed by then; "
+        "the last lines are kept)")
+    assert make(status="exit", exit_code=None,
+                detail="the firmware reset the board without printing an exit record").reason() == \
+        "the firmware reset the board without printing an exit record"

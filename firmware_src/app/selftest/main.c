@@ -11,6 +11,14 @@
  *   HANG            an endless loop (the harness's timeout must end it)
  *   MALFORMED       prints a record that is not JSON
  *   OVERBUDGET      a 400 KiB static array: the link must fail (RAM is 320 KiB)
+ *   NULLWRITE       a store through a NULL pointer (MemManage: null_write)
+ *   FLASHWRITE      a store 256 KiB into flash, beyond the NULL window (MemManage: flash_write)
+ *   BREAKPOINT      a `bkpt 0` with no debugger attached (HardFault: breakpoint)
+ *   FLOOD           prints lines forever (the harness's console cap must stop it)
+ *   SEMIHOST        tries to reach the host through semihosting: run a command, create, read,
+ *                   remove and rename host files, read the command line (TT_SEMIHOST_OP=n tries
+ *                   only operation n; paths lie under TT_SEMIHOST_DIR); each call prints a
+ *                   "semihost" record with its result, had the host served it
  * Every case that completes prints "boot" first, then "mem", then "done" last. */
 #include <stdint.h>
 
@@ -19,7 +27,9 @@
 
 #if !defined(TT_CASE_LOOP) && !defined(TT_CASE_STACK) && !defined(TT_CASE_EXIT) && \
     !defined(TT_CASE_FAULT) && !defined(TT_CASE_DIVZERO) && !defined(TT_CASE_OVERFLOW) && \
-    !defined(TT_CASE_HANG) && !defined(TT_CASE_MALFORMED) && !defined(TT_CASE_OVERBUDGET)
+    !defined(TT_CASE_HANG) && !defined(TT_CASE_MALFORMED) && !defined(TT_CASE_OVERBUDGET) && \
+    !defined(TT_CASE_NULLWRITE) && !defined(TT_CASE_FLASHWRITE) && !defined(TT_CASE_FLOOD) && \
+    !defined(TT_CASE_SEMIHOST) && !defined(TT_CASE_BREAKPOINT)
 #define TT_CASE_LOOP 1
 #endif
 
@@ -74,6 +84,110 @@ static volatile uint8_t selftest_big[400u * 1024u];
 /* Read through a volatile so GCC cannot prove anything about the faulting operations. */
 static volatile uint32_t selftest_opaque = 0u;
 
+#ifndef TT_FLASHWRITE_ADDR
+#define TT_FLASHWRITE_ADDR 0x00040000u /* 256 KiB into flash */
+#endif
+
+#if defined(TT_CASE_SEMIHOST)
+#ifndef TT_SEMIHOST_DIR
+#define TT_SEMIHOST_DIR "/tmp/mcutrain-semihost"
+#endif
+#ifndef TT_SEMIHOST_OP
+#define TT_SEMIHOST_OP 0 /* every operation, in order */
+#endif
+
+/* One ARM semihosting call (v7-M: bkpt 0xab, r0 = operation, r1 = parameter block). */
+static int32_t semihost(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return (int32_t)r0;
+}
+
+static uint32_t length(const char *s)
+{
+    uint32_t n = 0u;
+    while (s[n] != '\0') {
+        ++n;
+    }
+    return n;
+}
+
+static int32_t report(uint32_t op, int32_t r)
+{
+    tt_rec_begin("semihost");
+    tt_rec_int("op", op);
+    tt_rec_int("r", r);
+    tt_rec_end();
+    return r;
+}
+
+#define SH_OPEN 0x01u
+#define SH_CLOSE 0x02u
+#define SH_WRITE 0x05u
+#define SH_READ 0x06u
+#define SH_REMOVE 0x0Eu
+#define SH_RENAME 0x0Fu
+#define SH_SYSTEM 0x12u
+#define SH_GET_CMDLINE 0x15u
+#define SH_WANT(op) (TT_SEMIHOST_OP == 0 || TT_SEMIHOST_OP == (op))
+
+static void semihost_escape(void)
+{
+    static char buf[128];
+    if (SH_WANT(SH_SYSTEM)) {
+        static const char cmd[] = "touch " TT_SEMIHOST_DIR "/touched";
+        const uint32_t p[2] = {(uint32_t)(uintptr_t)cmd, length(cmd)};
+        (void)report(SH_SYSTEM, semihost(SH_SYSTEM, p));
+    }
+    if (SH_WANT(SH_OPEN)) {
+        static const char created[] = TT_SEMIHOST_DIR "/created";
+        const uint32_t p[3] = {(uint32_t)(uintptr_t)created, 4u /* "w" */, length(created)};
+        const int32_t h = report(SH_OPEN, semihost(SH_OPEN, p));
+        if (h >= 0) {
+            static const char text[] = "written by the firmware\n";
+            const uint32_t w[3] = {(uint32_t)h, (uint32_t)(uintptr_t)text, length(text)};
+            (void)report(SH_WRITE, semihost(SH_WRITE, w));
+            (void)report(SH_CLOSE, semihost(SH_CLOSE, &h));
+        }
+        static const char host_file[] = "/etc/hostname";
+        const uint32_t q[3] = {(uint32_t)(uintptr_t)host_file, 0u /* "r" */, length(host_file)};
+        const int32_t g = report(SH_OPEN, semihost(SH_OPEN, q));
+        if (g >= 0) {
+            const uint32_t r[3] = {(uint32_t)g, (uint32_t)(uintptr_t)buf, sizeof buf - 1u};
+            const int32_t left = report(SH_READ, semihost(SH_READ, r)); /* bytes NOT read */
+            const uint32_t got = (left >= 0 && (uint32_t)left < sizeof buf) ? sizeof buf - 1u - (uint32_t)left : 0u;
+            buf[got] = '\0';
+            tt_puts("host file: ");
+            tt_puts(buf);
+            tt_puts("\n");
+            (void)report(SH_CLOSE, semihost(SH_CLOSE, &g));
+        }
+    }
+    if (SH_WANT(SH_REMOVE)) {
+        static const char victim[] = TT_SEMIHOST_DIR "/victim";
+        const uint32_t p[2] = {(uint32_t)(uintptr_t)victim, length(victim)};
+        (void)report(SH_REMOVE, semihost(SH_REMOVE, p));
+    }
+    if (SH_WANT(SH_RENAME)) {
+        static const char from[] = TT_SEMIHOST_DIR "/keep";
+        static const char to[] = TT_SEMIHOST_DIR "/renamed";
+        const uint32_t p[4] = {(uint32_t)(uintptr_t)from, length(from), (uint32_t)(uintptr_t)to, length(to)};
+        (void)report(SH_RENAME, semihost(SH_RENAME, p));
+    }
+    if (SH_WANT(SH_GET_CMDLINE)) {
+        uint32_t p[2] = {(uint32_t)(uintptr_t)buf, sizeof buf};
+        if (report(SH_GET_CMDLINE, semihost(SH_GET_CMDLINE, p)) == 0) {
+            buf[sizeof buf - 1u] = '\0';
+            tt_puts("command line: ");
+            tt_puts(buf);
+            tt_puts("\n");
+        }
+    }
+}
+#endif
+
 static int run_case(void)
 {
 #if defined(TT_CASE_LOOP)
@@ -125,6 +239,25 @@ static int run_case(void)
 #elif defined(TT_CASE_OVERBUDGET)
     selftest_big[selftest_opaque] = 1u;
     return (int)selftest_big[sizeof selftest_big - 1u];
+#elif defined(TT_CASE_NULLWRITE)
+    *(volatile uint32_t *)(uintptr_t)selftest_opaque = 1u;
+    return 0;
+#elif defined(TT_CASE_FLASHWRITE)
+    *(volatile uint32_t *)(uintptr_t)(TT_FLASHWRITE_ADDR + selftest_opaque) = 1u;
+    return 0;
+#elif defined(TT_CASE_BREAKPOINT)
+    __asm volatile("bkpt 0");
+    return 0;
+#elif defined(TT_CASE_FLOOD)
+    for (uint32_t i = 0u;; ++i) {
+        tt_puts("flood: line ");
+        tt_put_i64(i + selftest_opaque);
+        tt_puts(" of a firmware that never stops printing\n");
+    }
+    return 0; /* not reached */
+#elif defined(TT_CASE_SEMIHOST)
+    semihost_escape();
+    return 0;
 #endif
 }
 

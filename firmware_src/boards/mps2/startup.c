@@ -1,4 +1,5 @@
-/* mps2 startup: vector table, stack paint, .data/.bss, FPU, MPU stack guard, main, exit.
+/* mps2 startup: vector table, stack paint, .data/.bss, FPU, MPU (stack guard, read-only
+ * code region), main, exit.
  *
  * Reset_Handler paints the whole stack before any C code runs, so the high-water mark
  * counts every byte main and the startup code ever used. */
@@ -44,20 +45,36 @@ static void enable_fpu(void)
 #endif
 }
 
-/* A no-access region over the lowest TT_STACK_GUARD bytes of the stack: an overflow then
- * stops with a MemManage fault instead of silently overwriting .bss. */
-static void enable_stack_guard(void)
+/* RASR.SIZE for a region of `bytes` rounded up to a power of two (>= 32): log2(size) - 1. */
+static uint32_t rasr_size(uint32_t bytes)
+{
+    uint32_t log2 = 5u;
+    while (log2 < 31u && (1u << log2) < bytes) {
+        ++log2;
+    }
+    return (log2 - 1u) << 1;
+}
+
+/* Two MPU regions, the rest of the map as the default (PRIVDEFENA):
+ * - the stack guard, no access over the lowest TT_STACK_GUARD bytes of the stack: an overflow
+ *   stops with a MemManage fault instead of silently overwriting .bss;
+ * - the code region, read-only from address 0 over the flash: a write through a NULL pointer
+ *   (or into code and constants, which the emulator maps as RAM) stops with a MemManage fault.
+ *   Reads stay allowed, so the core still fetches its vectors from address 0. */
+static void enable_mpu(void)
 {
     if (((MPU_TYPE >> 8) & 0xFFu) == 0u) {
         return; /* no MPU on this core */
     }
-    uint32_t size_field = 0u; /* RASR.SIZE = log2(bytes) - 1 */
-    for (uint32_t n = TT_STACK_GUARD; n > 1u; n >>= 1) {
-        ++size_field;
-    }
-    MPU_RNR = 0u;
+    MPU_RNR = TT_MPU_REGION_STACK_GUARD;
     MPU_RBAR = (uint32_t)(uintptr_t)&_sstack;
-    MPU_RASR = MPU_RASR_XN | (0u << 24) /* AP: no access */ | ((size_field - 1u) << 1) | MPU_RASR_ENABLE;
+    MPU_RASR = MPU_RASR_XN | MPU_RASR_AP_NONE | rasr_size(TT_STACK_GUARD) | MPU_RASR_ENABLE;
+    uint32_t flash_lo = (uint32_t)(uintptr_t)&_sflash;
+    const uint32_t flash_hi = (uint32_t)(uintptr_t)&_eflash;
+    __asm volatile("" : "+r"(flash_lo)); /* 0 here: GCC would assume an object's address never is */
+    MPU_RNR = TT_MPU_REGION_CODE;
+    MPU_RBAR = 0u;
+    MPU_RASR = MPU_RASR_AP_RO | rasr_size(flash_lo == 0u ? flash_hi : TT_NULL_WINDOW) | MPU_RASR_ENABLE;
     MPU_CTRL = MPU_CTRL_PRIVDEFENA | MPU_CTRL_ENABLE;
     __asm volatile("dsb\n\tisb" ::: "memory");
 }
@@ -75,7 +92,7 @@ void tt_board_start(void)
     }
     SCB_SHCSR |= SCB_SHCSR_MEMFAULTENA | SCB_SHCSR_BUSFAULTENA | SCB_SHCSR_USGFAULTENA;
     SCB_CCR |= SCB_CCR_DIV_0_TRP;
-    enable_stack_guard();
+    enable_mpu();
     tt_console_init();
     tt_board_exit(main());
 }
@@ -86,22 +103,17 @@ void tt_board_stack_bounds(uintptr_t *lo, uintptr_t *hi)
     *hi = (uintptr_t)&_estack;
 }
 
-/* ARM semihosting (v7-M: bkpt 0xab). */
-static int32_t semihost(uint32_t op, const void *arg)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return (int32_t)r0;
-}
-
+/* The exit code travels as a record, then the board resets: QEMU runs with -no-reboot, so the
+ * reset ends it, and without semihosting (which could also reach host files and commands). */
 void tt_board_exit(int code)
 {
-    /* SYS_EXIT_EXTENDED: QEMU's exit status becomes `code`. */
-    const uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
-    (void)semihost(0x20u, block);
-    /* Fallback for hosts without the extended call: plain SYS_EXIT can only say 0 or 1. */
-    (void)semihost(0x18u, (const void *)(uintptr_t)(code == 0 ? 0x20026u : 0x20023u));
+    tt_line_break();
+    tt_rec_begin("exit");
+    tt_rec_int("code", code);
+    tt_rec_end();
+    __asm volatile("dsb" ::: "memory");
+    SCB_AIRCR = SCB_AIRCR_SYSRESETREQ;
+    __asm volatile("dsb" ::: "memory");
     for (;;) {
     }
 }
