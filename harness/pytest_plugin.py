@@ -22,6 +22,7 @@ from .fsutil import write_text_atomic
 from .pipeline import Pipeline, applicable_checks
 from .report import scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
+from .yamlsrc import excerpt
 
 _PIPELINE = pytest.StashKey[Pipeline]()
 
@@ -40,6 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mcutrain_tag(word): a scenario's tag (select with -k word)")
     config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
@@ -83,30 +85,41 @@ class ScenarioCollectError(Exception):
     pass
 
 
+def load_for_collection(path: Path) -> list[Scenario]:
+    """``load_scenarios``, with any failure turned into one ``ScenarioCollectError`` message:
+    an MctError as it is, anything else (a bug in the loader) named as such, so one bad file
+    fails its own collection and every other file still runs."""
+    try:
+        return load_scenarios(path)
+    except MctError as e:
+        raise ScenarioCollectError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - must not stop the session: reported for this file
+        raise ScenarioCollectError(
+            f"{path}: the scenario loader failed on this file ({type(e).__name__}: {excerpt(str(e))})\n"
+            "  fix: this is a bug in mcutrain's validation, not in your file's format alone: report it "
+            "with the file; meanwhile check the file against scenarios/README.md") from None
+
+
 class ScenarioFile(pytest.File):
     def collect(self):
-        try:
-            scenarios = load_scenarios(self.path)
-        except MctError as e:
-            raise ScenarioCollectError(str(e)) from None
+        scenarios = load_for_collection(self.path)
         gate_only = self.config.getoption("--gate")
         for scenario in scenarios:
-            for tag in scenario.tags:
-                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
             for check, is_gate in applicable_checks(scenario):
                 if gate_only and not is_gate:
                     continue
                 item = ScenarioItem.from_parent(self, name=f"{scenario.name}::{check}",
                                                 scenario=scenario, check=check)
                 item.add_marker("gate" if is_gate else "emulate")
-                for tag in scenario.tags:
-                    item.add_marker(tag)
+                for tag in scenario.tags:  # namespaced: a tag never acts as one of pytest's marks
+                    item.add_marker(pytest.mark.mcutrain_tag(tag))
+                    item.extra_keyword_matches.add(tag)
                 yield item
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):  # Collector.repr_failure takes no style
         if excinfo.errisinstance(ScenarioCollectError):
             return f"invalid scenario file:\n{excinfo.value}"
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
 
 class ScenarioCheckFailed(Exception):
