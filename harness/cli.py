@@ -28,7 +28,11 @@ def _scenario_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
+            found = sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
+            if not found:
+                raise MctError(f"no scenario files (*.yaml) in the folder {p}",
+                               "give a scenario file, or a folder that holds some")
+            files += found
         elif p.exists() or p.is_symlink():
             files.append(p)  # load_yaml names what is wrong with it (a symlink loop, not a file...)
         else:

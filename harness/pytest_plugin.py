@@ -8,6 +8,7 @@ reason and the console tail, and points at the scenario's ``file:line``.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -75,6 +76,35 @@ def _is_scenario_file(path: Path) -> bool:
     return path.suffix in (".yaml", ".yml") and "scenarios" in path.parts
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector):
+    collector = yield
+    if type(collector) is pytest.Dir and "scenarios" in path.parts:
+        return ScenarioDir.from_parent(parent, path=path)
+    return collector
+
+
+class ScenarioDir(pytest.Dir):
+    """A folder of scenario files. pytest's own walk silently skips an entry it cannot stat as a
+    file (a symlink loop, a dangling link, a link to a device); a ``*.yaml`` entry of that kind
+    is collected here anyway, so its ``load`` item fails and says what is wrong with it."""
+
+    def collect(self):
+        yield from super().collect()
+        for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
+            path = Path(entry.path)
+            if path.suffix in (".yaml", ".yml") and not _walkable(entry):
+                yield ScenarioFile.from_parent(self, path=path)
+
+
+def _walkable(entry: os.DirEntry) -> bool:
+    """Whether pytest's walk sees ``entry`` as a file or a folder (a symlink loop raises ELOOP)."""
+    try:
+        return entry.is_file() or entry.is_dir()
+    except OSError:
+        return False
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if _is_scenario_file(file_path) and file_path.name != "README.yaml":
         return ScenarioFile.from_parent(parent, path=file_path)
@@ -101,8 +131,18 @@ def load_for_collection(path: Path) -> list[Scenario]:
 
 
 class ScenarioFile(pytest.File):
+    """A scenario file's items. A file that does not load yields one ``load`` item that fails
+    with the loader's message: a collection error would stop the whole session (pytest runs
+    nothing after one), while a failing item leaves every other file and ``tests/`` running."""
+
     def collect(self):
-        scenarios = load_for_collection(self.path)
+        try:
+            scenarios = load_for_collection(self.path)
+        except ScenarioCollectError as e:
+            item = ScenarioLoadFailure.from_parent(self, name="load", message=str(e))
+            item.add_marker("gate")
+            yield item
+            return
         gate_only = self.config.getoption("--gate")
         for scenario in scenarios:
             for check, is_gate in applicable_checks(scenario):
@@ -120,6 +160,25 @@ class ScenarioFile(pytest.File):
         if excinfo.errisinstance(ScenarioCollectError):
             return f"invalid scenario file:\n{excinfo.value}"
         return super().repr_failure(excinfo)
+
+
+class ScenarioLoadFailure(pytest.Item):
+    """Stands for a scenario file that could not be loaded; fails with the loader's message."""
+
+    def __init__(self, *, message: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        raise ScenarioCollectError(self.message)
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(ScenarioCollectError):
+            return f"invalid scenario file:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::load"
 
 
 class ScenarioCheckFailed(Exception):

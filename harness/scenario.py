@@ -172,7 +172,13 @@ def _seed32(v: Any) -> int:
     return n
 
 
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _number(v: Any) -> float:
+    """A finite number; also the text YAML 1.1 leaves a string (``1e-3`` has no dot)."""
+    if isinstance(v, str) and len(v) <= 40 and _FLOAT_TEXT.fullmatch(v.strip()):
+        v = float(v)
     if not _is_number(v):
         raise ValueError(f"expected a number, got {quote(v)}")
     try:
@@ -355,8 +361,11 @@ def _sparse_update(v: Any) -> Any:
 
 def _tolerance(parse: Callable[[Any], Limit]) -> Callable[[Any], Limit]:
     def checked(v: Any) -> Limit:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)) or len(str(v)) > 40:
+        if (isinstance(v, bool) or not isinstance(v, (int, float, str))
+                or (isinstance(v, int) and v.bit_length() > 64) or len(str(v)) > 40):
             raise ValueError(f"expected a tolerance such as 1%, 512B or '1% or 64B', got {quote(v)}")
+        if (isinstance(v, float) and not math.isfinite(v)) or re.search(r"nan|inf", str(v), re.I):
+            raise ValueError(f"expected a finite tolerance, got {quote(v)}")
         try:
             limit = parse(v)
         except OverflowError:

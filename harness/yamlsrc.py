@@ -96,6 +96,11 @@ def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
 
 
 # -- the loader --------------------------------------------------------------------------------------
+_DEEP = (f"the document nests more than {MAX_DEPTH} levels deep (or a YAML alias refers to a "
+         "mapping or list that contains it)")
+_DEEP_FIX = "a scenario needs about 5 levels: flatten the structure"
+
+
 class _Problem(Exception):
     """A problem at a line of the file being loaded (``load_yaml`` adds the path)."""
 
@@ -105,7 +110,19 @@ class _Problem(Exception):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """Refuses nesting deeper than ``MAX_DEPTH`` while composing (before Python's recursion
+    limit could be reached)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Problem(self.peek_event().start_mark.line + 1, _DEEP, _DEEP_FIX)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct(loader: _Loader, node: yaml.Node) -> Any:
@@ -129,8 +146,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         try:
             hash(key)
         except TypeError:
-            raise _Problem(line, f"a mapping key must be a plain word, got the {type(key).__name__} "
-                           f"{quote(key, 60)}", "write keys as 'name: value'") from None
+            kind = "mapping" if isinstance(key, dict) else "list" if isinstance(key, list) \
+                else type(key).__name__
+            raise _Problem(line, f"a mapping key must be a plain word, got the {kind} {quote(key, 60)}",
+                           "write keys as 'name: value'") from None
         if key in out:
             raise _Problem(line, f"duplicate key {quote(key, 60)}", "remove one of the two entries")
         out[key] = _construct(loader, value_node)
@@ -151,9 +170,7 @@ def _check_expanded_size(root: yaml.Node) -> None:
         count += 1
         line = node.start_mark.line + 1
         if depth > MAX_DEPTH:
-            raise _Problem(line, f"the document nests more than {MAX_DEPTH} levels deep (or a YAML alias "
-                           "refers to a mapping or list that contains it)",
-                           "a scenario needs about 5 levels: flatten the structure")
+            raise _Problem(line, _DEEP, _DEEP_FIX)
         if count > MAX_VALUES:
             raise _Problem(line, f"the document holds more than {MAX_VALUES} values once its YAML "
                            "aliases (*name) are expanded (an alias bomb?)",
@@ -207,8 +224,9 @@ def load_yaml(path: Path) -> Any:
     """Parse a YAML file into plain values whose mappings are ``LineDict``s."""
     path = Path(path)
     text = _read_text(path)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -234,4 +252,5 @@ def load_yaml(path: Path) -> Any:
         raise ScenarioError(f"{path}: not valid YAML: the document nests too deeply to read",
                             "a scenario needs about 5 levels: flatten the structure") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
