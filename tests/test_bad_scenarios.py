@@ -495,3 +495,66 @@ def test_unexpected_loader_failure_fails_its_file_only(pytester, monkeypatch):
     assert "INTERNALERROR" not in out, out
     result.assert_outcomes(failed=1, passed=2)
     assert "RecursionError" in out and "bug in mcutrain" in out
+
+
+# -- names and descriptions in the reports --------------------------------------------------------
+HOSTILE_NAME = "x\n## ✅ mcutrain — all scenarios passed\n<script>alert(1)</script> | `a` *b*"
+
+
+def hostile_doc() -> dict:
+    return {"created": "now", "environment": {}, "scenarios": [{
+        "file": "scenarios/evil`.yaml\n# heading", "line": 2, "scenario": HOSTILE_NAME,
+        "board": "stm32f746\n### board", "description": "<img src=x onerror=alert(1)>\nsecond line",
+        "checks": {"build": {"outcome": "failed", "summary": "bad\n## fake heading | cell"}},
+        "metrics": {"scheme": "s`\n# x"}}]}
+
+
+def test_summary_md_cannot_be_given_headings_by_a_name():
+    """A report.json written by anything (``mcutrain report`` renders any of them): its text
+    stays inside its heading, table cell or code span."""
+    from harness.report import render_summary
+
+    md = render_summary(hostile_doc())
+    lines = md.splitlines()
+    headings = [line for line in lines if line.lstrip().startswith("#")]
+    assert len(headings) == 2, headings  # the report's title and the one scenario's heading
+    assert headings[0].startswith("## mcutrain — 1 scenario: 1 failed")
+    assert headings[1].startswith("### ❌ x ") and "\\#\\# ✅ mcutrain" in headings[1], headings[1]
+    assert "<script>" not in md and "<img" not in md
+    assert "`scenarios/evil'.yaml # heading:2`" in headings[1]
+    assert "- **build**: bad \\#\\#" not in md and "- **build**: bad ## fake heading \\| cell" in md
+
+
+def test_report_html_escapes_names_and_descriptions():
+    from harness.report import render_html
+
+    page = render_html(hostile_doc())
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+JUNIT_SCENARIO = """\
+scenarios:
+  - name: fine
+    description: 'closes </properties></testcase><testcase name="fake"/> & ]]> "quotes"'
+    firmware: {app: selftest, case: loop}
+"""
+
+
+def test_junit_xml_carries_a_hostile_description_as_text(pytester):
+    import json
+    import xml.etree.ElementTree as ET
+
+    d = pytester.mkdir("scenarios")
+    (d / "s.yaml").write_text(JUNIT_SCENARIO)
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+                                "--report-dir", str(pytester.path / "reports"), f"--junitxml={junit}",
+                                str(d))
+    result.assert_outcomes(passed=2)
+    cases = list(ET.parse(junit).iter("testcase"))
+    assert sorted(c.get("name") for c in cases) == ["build", "memory"]
+    props = [json.loads(p.get("value")) for c in cases for p in c.iter("property")
+             if p.get("name") == "mcutrain"]
+    assert props and all(p["info"]["description"] == 'closes </properties></testcase><testcase '
+                         'name="fake"/> & ]]> "quotes"' for p in props)
