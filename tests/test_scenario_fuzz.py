@@ -153,7 +153,10 @@ def test_random_values_give_only_mct_errors(fuzz_dir, data):
     doc = data.draw(st.sampled_from(DOCS), label="scenario")
     for _ in range(data.draw(st.integers(1, 3), label="substitutions")):
         anywhere = data.draw(st.integers(0, 4), label="kind") == 0
-        where = data.draw(st.sampled_from(paths(doc) if anywhere else leaves(doc)), label="path")
+        places = paths(doc) if anywhere else leaves(doc)
+        if not places:  # an earlier substitution left nothing to replace
+            break
+        where = data.draw(st.sampled_from(places), label="path")
         typed = not anywhere and data.draw(st.booleans(), label="typed")
         doc = replaced(doc, where, data.draw(like(get(doc, where)) if typed else values, label="value"))
     text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=1 << 20)
