@@ -217,8 +217,8 @@ def render_summary(doc: dict) -> str:
         lines += _md_table(list(rows[0]), (list(r.values()) for r in rows)) + [""]
     for entry in doc["scenarios"]:
         result = scenario_result(entry)
-        lines.append(f"### {_MARK[result]} {_md_text(entry['scenario'])} · {_md_text(entry.get('board', '?'))}"
-                     f" · {_md_code(_location(entry))}")
+        lines.append(f"### {_MARK[result]} {_md_text(entry['scenario'])} · "
+                     f"{_md_text(entry.get('board', '?'))} · {_md_code(_location(entry))}")
         scheme = entry.get("metrics", {}).get("scheme")
         if scheme:
             lines.append(f"scheme: {_md_code(scheme)}")

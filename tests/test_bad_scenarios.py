@@ -337,7 +337,7 @@ def test_dataset_split_sizes_match_the_loaders():
 
 
 def test_app_symlinked_out_of_the_app_folder_is_refused(tmp_path, monkeypatch):
-    from harness import scenario
+    from harness import scenario_values
 
     apps = tmp_path / "app"
     apps.mkdir()
@@ -346,7 +346,7 @@ def test_app_symlinked_out_of_the_app_folder_is_refused(tmp_path, monkeypatch):
     outside.mkdir()
     (apps / "escape").symlink_to(outside)
     (apps / "alias").symlink_to(apps / "inside")
-    monkeypatch.setattr(scenario, "APPS_DIR", apps)
+    monkeypatch.setattr(scenario_values, "APPS_DIR", apps)
     path = tmp_path / "s.yaml"
     path.write_text("scenarios:\n  - name: a\n    firmware: {app: escape}\n")
     with pytest.raises(ScenarioError) as err:
