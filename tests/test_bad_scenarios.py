@@ -525,12 +525,28 @@ def test_summary_md_cannot_be_given_headings_by_a_name():
     assert "- **build**: bad \\#\\#" not in md and "- **build**: bad ## fake heading \\| cell" in md
 
 
-def test_report_html_escapes_names_and_descriptions():
-    from harness.report import render_html
+def test_mcutrain_report_escapes_names_and_descriptions(tmp_path):
+    """``mcutrain report`` renders a hostile report.json: the HTML shows the text, runs nothing.
+    (A subprocess: importing matplotlib here would leave it half-imported after the in-process
+    pytester sessions of other tests.)"""
+    import json
 
-    page = render_html(hostile_doc())
+    (tmp_path / "report.json").write_text(json.dumps(hostile_doc()))
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "report.html").read_text()
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    md = (tmp_path / "summary.md").read_text()
+    assert [line for line in md.splitlines() if line.startswith("#")] == \
+        [line for line in render_summary_lines() if line.startswith("#")]
+
+
+def render_summary_lines() -> list[str]:
+    from harness.report import render_summary
+
+    return render_summary(hostile_doc()).splitlines()
 
 
 JUNIT_SCENARIO = """\
