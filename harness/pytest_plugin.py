@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mcutrain_tag(word): a scenario's tag (select with -k word)")
+    config.addinivalue_line("markers", "gate: a scenario's build and memory checks (no emulator)")
+    config.addinivalue_line("markers", "emulate: a scenario check that needs the emulator")
     config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
