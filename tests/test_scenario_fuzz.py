@@ -11,6 +11,7 @@ away: ``MCUTRAIN_FUZZ_EXAMPLES=20000 python3 -m pytest tests/test_scenario_fuzz.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def like(original: Any) -> st.SearchStrategy:
     if isinstance(original, int):
         return st.one_of(st.integers(min_value=-2, max_value=3 * max(1, original)),
                          st.integers(min_value=-2**70, max_value=2**70))
-    if isinstance(original, float):
+    if isinstance(original, float) and math.isfinite(original):
         return st.one_of(st.floats(min_value=-2 * abs(original), max_value=3 * abs(original) + 1),
                          st.floats(allow_nan=True, allow_infinity=True))
     if isinstance(original, str):
