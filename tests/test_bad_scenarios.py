@@ -64,7 +64,11 @@ def case(id: str, text: str | bytes, line: int | None, *needles: str) -> Case:
     return Case(id, text.encode() if isinstance(text, str) else text, line, needles)
 
 
-BILLION_LAUGHS = "\n".join(
+BILLION_LAUGHS = "\n".join(  # 9**9 'lol's once expanded, all inside a key the schema knows
+    ["scenarios:", "  - name: a", "    firmware: {app: selftest}", "    tags:",
+     "      - &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"      - &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]) + "\n"
+BILLION_LAUGHS_TOP = "\n".join(
     ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     + ["scenarios:", "  - name: *a9", "    firmware: {app: selftest}"]) + "\n"
@@ -127,7 +131,10 @@ CORPUS: list[Case] = [
          "list"),
     case("unhashable-key-flow-map", "scenarios:\n  - {name: a, {b: 1}: 2}\n", 2, "mapping key"),
     case("alias-bomb", BILLION_LAUGHS, None, "aliases", "expanded"),
-    case("alias-recursive", "scenarios: &s\n  - name: a\n    firmware: {app: selftest}\n    more: *s\n",
+    case("alias-bomb-top-level", BILLION_LAUGHS_TOP, None, "aliases", "expanded"),
+    case("alias-recursive", "scenarios:\n  - name: a\n    firmware: {app: selftest}\n    tags: &t [a, *t]\n",
+         None, "nests"),
+    case("alias-recursive-entry", "scenarios: &s\n  - name: a\n    firmware: {app: selftest}\n    more: *s\n",
          None, "nests"),
     case("huge-int-literal", fw(f"    timeout: {'9' * 5000}\n"), 4, "cannot read the value", "digits"),
     case("bad-date", fw("    description: 2023-02-30\n"), 4, "cannot read the value"),
