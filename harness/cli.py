@@ -17,6 +17,7 @@ from .report import any_worse, check_report_targets, compare_reports, format_com
     new_report_dir, newest_report, scenario_info, write_views, write_views_and_say
 from .scenario import Scenario, load_scenarios
 from .units import fmt_count
+from .yamlsrc import excerpt
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "fashion.yaml"
 DEFAULT_NAME = "fashion-new-classes"
@@ -28,17 +29,34 @@ def _scenario_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
-        elif p.exists():
-            files.append(p)
+            found = sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
+            if not found:
+                raise MctError(f"no scenario files (*.yaml) in the folder {p}",
+                               "give a scenario file, or a folder that holds some")
+            files += found
+        elif p.exists() or p.is_symlink():
+            files.append(p)  # load_yaml names what is wrong with it (a symlink loop, not a file...)
         else:
             raise MctError(f"no such scenario file or directory: {p}",
                            "give a path to a .yaml file or a folder of them (see `mcutrain list`)")
     return files
 
 
+def _load_file(path: Path) -> list[Scenario]:
+    """``load_scenarios``; anything but an MctError (a bug in the loader) becomes one MctError."""
+    try:
+        return load_scenarios(path)
+    except MctError:
+        raise
+    except Exception as e:  # noqa: BLE001 - one clear message instead of a traceback
+        raise MctError(f"{path}: the scenario loader failed on this file ({type(e).__name__}: "
+                       f"{excerpt(str(e))})",
+                       "this is a bug in mcutrain's validation: report it with the file; meanwhile "
+                       "check the file against scenarios/README.md") from None
+
+
 def _load(paths: list[str], select: str | None) -> list[Scenario]:
-    scenarios = [s for f in _scenario_files(paths) for s in load_scenarios(f)]
+    scenarios = [s for f in _scenario_files(paths) for s in _load_file(f)]
     if not paths and select is None:  # the main job: exactly the default scenario
         return [s for s in scenarios if s.name == DEFAULT_NAME]
     if select:

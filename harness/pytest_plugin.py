@@ -8,6 +8,7 @@ reason and the console tail, and points at the scenario's ``file:line``.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -22,6 +23,7 @@ from .fsutil import write_text_atomic
 from .pipeline import Pipeline, applicable_checks
 from .report import check_report_targets, new_report_dir, scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
+from .yamlsrc import excerpt
 
 _PIPELINE = pytest.StashKey[Pipeline]()
 _REPORT_STAMP = pytest.StashKey[str]()
@@ -53,6 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
         except MctError as e:
             raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
     config.stash[_REPORT_STAMP] = time.strftime("%Y%m%d-%H%M%S")
+    config.addinivalue_line("markers", "mcutrain_tag(word): a scenario's tag (select with -k word)")
+    config.addinivalue_line("markers", "gate: a scenario's build and memory checks (no emulator)")
+    config.addinivalue_line("markers", "emulate: a scenario check that needs the emulator")
     config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
@@ -86,6 +91,35 @@ def _is_scenario_file(path: Path) -> bool:
     return path.suffix in (".yaml", ".yml") and "scenarios" in path.parts
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector):
+    collector = yield
+    if type(collector) is pytest.Dir and "scenarios" in path.parts:
+        return ScenarioDir.from_parent(parent, path=path)
+    return collector
+
+
+class ScenarioDir(pytest.Dir):
+    """A folder of scenario files. pytest's own walk silently skips an entry it cannot stat as a
+    file (a symlink loop, a dangling link, a link to a device); a ``*.yaml`` entry of that kind
+    is collected here anyway, so its ``load`` item fails and says what is wrong with it."""
+
+    def collect(self):
+        yield from super().collect()
+        for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
+            path = Path(entry.path)
+            if path.suffix in (".yaml", ".yml") and not _walkable(entry):
+                yield ScenarioFile.from_parent(self, path=path)
+
+
+def _walkable(entry: os.DirEntry) -> bool:
+    """Whether pytest's walk sees ``entry`` as a file or a folder (a symlink loop raises ELOOP)."""
+    try:
+        return entry.is_file() or entry.is_dir()
+    except OSError:
+        return False
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if _is_scenario_file(file_path) and file_path.name != "README.yaml":
         return ScenarioFile.from_parent(parent, path=file_path)
@@ -96,30 +130,70 @@ class ScenarioCollectError(Exception):
     pass
 
 
+def load_for_collection(path: Path) -> list[Scenario]:
+    """``load_scenarios``, with any failure turned into one ``ScenarioCollectError`` message:
+    an MctError as it is, anything else (a bug in the loader) named as such, so one bad file
+    fails its own collection and every other file still runs."""
+    try:
+        return load_scenarios(path)
+    except MctError as e:
+        raise ScenarioCollectError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - must not stop the session: reported for this file
+        raise ScenarioCollectError(
+            f"{path}: the scenario loader failed on this file ({type(e).__name__}: {excerpt(str(e))})\n"
+            "  fix: this is a bug in mcutrain's validation, not in your file's format alone: report it "
+            "with the file; meanwhile check the file against scenarios/README.md") from None
+
+
 class ScenarioFile(pytest.File):
+    """A scenario file's items. A file that does not load yields one ``load`` item that fails
+    with the loader's message: a collection error would stop the whole session (pytest runs
+    nothing after one), while a failing item leaves every other file and ``tests/`` running."""
+
     def collect(self):
         try:
-            scenarios = load_scenarios(self.path)
-        except MctError as e:
-            raise ScenarioCollectError(str(e)) from None
+            scenarios = load_for_collection(self.path)
+        except ScenarioCollectError as e:
+            item = ScenarioLoadFailure.from_parent(self, name="load", message=str(e))
+            item.add_marker("gate")
+            yield item
+            return
         gate_only = self.config.getoption("--gate")
         for scenario in scenarios:
-            for tag in scenario.tags:
-                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
             for check, is_gate in applicable_checks(scenario):
                 if gate_only and not is_gate:
                     continue
                 item = ScenarioItem.from_parent(self, name=f"{scenario.name}::{check}",
                                                 scenario=scenario, check=check)
                 item.add_marker("gate" if is_gate else "emulate")
-                for tag in scenario.tags:
-                    item.add_marker(tag)
+                for tag in scenario.tags:  # namespaced: a tag never acts as one of pytest's marks
+                    item.add_marker(pytest.mark.mcutrain_tag(tag))
+                    item.extra_keyword_matches.add(tag)
                 yield item
+
+    def repr_failure(self, excinfo):  # Collector.repr_failure takes no style
+        if excinfo.errisinstance(ScenarioCollectError):
+            return f"invalid scenario file:\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class ScenarioLoadFailure(pytest.Item):
+    """Stands for a scenario file that could not be loaded; fails with the loader's message."""
+
+    def __init__(self, *, message: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        raise ScenarioCollectError(self.message)
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(ScenarioCollectError):
             return f"invalid scenario file:\n{excinfo.value}"
         return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::load"
 
 
 class ScenarioCheckFailed(Exception):

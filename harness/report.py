@@ -15,6 +15,7 @@ import platform
 import secrets
 import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -179,8 +180,27 @@ def _counts(doc: dict) -> str:
 
 
 # -- summary.md --------------------------------------------------------------------------------
+def _one_line(text: object) -> str:
+    """``text`` on one line: every line break and control character becomes a space."""
+    return "".join(" " if c.isspace() or unicodedata.category(c) in ("Cc", "Cf") else c for c in str(text))
+
+
 def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell or list item: one line, pipes escaped, no raw HTML."""
+    return _one_line(text).replace("|", "\\|").replace("<", "&lt;")
+
+
+_MD_SPECIAL = set("\\`*_[]<>#!|~")
+
+
+def _md_text(text: object) -> str:
+    """Text from a scenario file (its name) shown as itself: one line, Markdown and HTML inert."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in _one_line(text))
+
+
+def _md_code(text: object) -> str:
+    """A code span that no backtick in ``text`` can end early."""
+    return "`" + _one_line(text).replace("`", "'") + "`"
 
 
 def _md_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -201,11 +221,11 @@ def render_summary(doc: dict) -> str:
         lines += _md_table(list(rows[0]), (list(r.values()) for r in rows)) + [""]
     for entry in doc["scenarios"]:
         result = scenario_result(entry)
-        lines.append(f"### {_MARK[result]} {entry['scenario']} · {entry.get('board', '?')} · "
-                     f"`{_location(entry)}`")
+        lines.append(f"### {_MARK[result]} {_md_text(entry['scenario'])} · "
+                     f"{_md_text(entry.get('board', '?'))} · {_md_code(_location(entry))}")
         scheme = entry.get("metrics", {}).get("scheme")
         if scheme:
-            lines.append(f"scheme: `{scheme}`")
+            lines.append(f"scheme: {_md_code(scheme)}")
         checks = entry.get("checks", {})
         if checks:
             lines += [""] + _md_table(list(checks), [[f"{_MARK.get(c.get('outcome'), '?')} "

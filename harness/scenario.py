@@ -8,6 +8,7 @@ validated against ``SCHEMA``. A ``board:`` list expands into one scenario per bo
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,9 +17,14 @@ from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DE
                        parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
 from .emulators.base import CONSOLE_LIMIT
 from .errors import ScenarioError
-from .units import Comparison, parse_comparison, parse_count, parse_size
+from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes, _cmp_count,
+                              _cmp_float, _cmp_size, _description, _epochs, _int, _lr, _name,
+                              _nonneg_int, _pos_count, _pos_number, _pos_seconds, _pos_size,
+                              _sample_count, _seed32, _shape3, _shift, _sparse_update, _str, _tags,
+                              _tolerance, app_cases)
+from .units import Comparison
 from .workload import DataSpec, ModelSpec, TrainingSpec
-from .yamlsrc import LineDict, load_yaml
+from .yamlsrc import LineDict, excerpt, load_yaml, quote
 
 
 @dataclass(frozen=True)
@@ -33,124 +39,26 @@ class Key:
     none_word: str | None = None  # for a mapping: this word instead of it means "absent"
 
 
-def _str(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise ValueError(f"expected a non-empty string, got {v!r}")
-    return v
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer, got {v!r}")
-    return v
-
-
-def _pos_seconds(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {v!r}")
-    return float(v)
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def parse(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {v!r}")
-        return v
-    return parse
-
-
-def _str_list(v: Any) -> tuple[str, ...]:
-    if isinstance(v, str):
-        return (v,)
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError(f"expected a string or a list of strings, got {v!r}")
-    return tuple(v)
-
-
-def _pos_size(v: Any) -> int:
-    n = parse_size(v)
-    if n <= 0:
-        raise ValueError(f"expected a positive size, got {v!r}")
-    return n
-
-
-def _pos_count(v: Any) -> int:
-    n = parse_count(v)
-    if n <= 0:
-        raise ValueError(f"expected a positive count, got {v!r}")
-    return n
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"expected a number, got {v!r}")
-    return float(v)
-
-
-def _pos_number(v: Any) -> float:
-    n = _number(v)
-    if n <= 0:
-        raise ValueError(f"expected a positive number, got {v!r}")
-    return n
-
-
-def _nonneg_int(v: Any) -> int:
-    n = _int(v)
-    if n < 0:
-        raise ValueError(f"expected a whole number >= 0, got {v!r}")
-    return n
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
-
-
-def _shape3(v: Any) -> tuple[int, int, int]:
-    if (not isinstance(v, list) or len(v) != 3
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)):
-        raise ValueError(f"expected [height, width, channels], got {v!r}")
-    return tuple(v)  # type: ignore[return-value]
-
-
-def _classes(v: Any) -> tuple[int, ...]:
-    if (not isinstance(v, list) or not v
-            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
-        raise ValueError(f"expected a list of class ids such as [0, 1, 2], got {v!r}")
-    if len(set(v)) != len(v):
-        raise ValueError(f"class ids repeat in {v!r}")
-    return tuple(v)
-
-
 def _raw(v: Any) -> Any:
+    """Any value: for a key whose presence alone is the error (checked after validation)."""
     return v
-
-
-def _cmp_float(v: Any) -> Comparison:
-    return parse_comparison(v, float)
-
-
-def _cmp_count(v: Any) -> Comparison:
-    return parse_comparison(v, parse_count)
-
-
-def _cmp_size(v: Any) -> Comparison:
-    return parse_comparison(v, parse_size)
 
 
 SCHEMA: dict[str, Key] = {
-    "name": Key(_str, required=True, doc="unique name of the scenario within its file"),
-    "description": Key(_str, "", doc="one sentence for reports"),
-    "board": Key(_str_list, ("stm32f746",), doc="board profile name, or a list of them"),
-    "tags": Key(_str_list, (), doc="free tags, usable with pytest -k"),
+    "name": Key(_name, required=True, doc="unique name of the scenario within its file: letters, digits "
+                "and - _ . +"),
+    "description": Key(_description, "", doc="one sentence for reports"),
+    "board": Key(_boards, ("stm32f746",), doc="board profile name, or a list of them"),
+    "tags": Key(_tags, (), doc="free words, selectable with pytest -k (each item also carries the mark "
+                "mcutrain_tag(word)); pytest's own mark names (skip, xfail, ...) are refused"),
     "timeout": Key(_pos_seconds, 60.0, doc="wall-clock seconds before a hung guest is killed"),
     "console_limit": Key(_pos_size, CONSOLE_LIMIT,
                          doc="console bytes a run may print before it is stopped (status flood; "
                              "the first lines and the last 64 KiB are kept)"),
     "firmware": Key(None, doc="a hand-written firmware application", children={
-        "app": Key(_str, required=True, doc="directory under firmware_src/app/"),
-        "case": Key(_str, "", doc="passed to the C code as -DTT_CASE_<CASE>"),
+        "app": Key(_app, required=True, doc="name of a folder under firmware_src/app/"),
+        "case": Key(_str, "", doc="one of the app's cases: the TT_CASE_<CASE> names its C sources "
+                    "test, in lower case; passed as -DTT_CASE_<CASE>"),
     }),
     "model": Key(None, doc="the network to train on the device (instead of firmware:): a model "
                  "file, or a zoo model with seeded random weights", children={
@@ -169,20 +77,24 @@ SCHEMA: dict[str, Key] = {
     "dataset": Key(None, doc="the on-device task's data", children={
         "name": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
         "classes": Key(_classes, None, doc="class ids, relabelled 0..k-1 in this order (default: all)"),
-        "train": Key(_pos_count, 300, doc="training samples on the device, class-balanced"),
-        "test": Key(_pos_count, 300, doc="test samples on the device"),
+        "train": Key(_sample_count, 300, doc="training samples on the device, class-balanced (at most "
+                     "the dataset's)"),
+        "test": Key(_sample_count, 300, doc="test samples on the device (at most the dataset's)"),
         "seed": Key(_nonneg_int, 1, doc="seed of the subsets and the visiting order"),
-        "shift": Key(_raw, None, doc="a domain shift, e.g. {kind: sensor, strength: 0.5}"),
+        "shift": Key(_shift, None, doc="a domain shift: {kind: brightness, contrast, rotation, noise or "
+                     "sensor, strength: 0..1, seed: n}, or the fields brightness, contrast, "
+                     "rotation_deg, noise_std, seed"),
     }),
     "training": Key(None, doc="how the device trains", children={
-        "epochs": Key(_nonneg_int, 3, doc="passes over the training split"),
-        "lr": Key(_pos_number, 0.01, doc="SGD learning rate of the int8 layers (batch 1, no momentum)"),
-        "classifier_lr": Key(_pos_number, None, doc="learning rate of the float classifier (default: lr)"),
+        "epochs": Key(_epochs, 3, doc="passes over the training split"),
+        "lr": Key(_lr, 0.01, doc="SGD learning rate of the int8 layers (batch 1, no momentum), "
+                  "1e-30..1e30"),
+        "classifier_lr": Key(_lr, None, doc="learning rate of the float classifier (default: lr)"),
         "qas": Key(_bool, True, doc="quantization-aware scaling of the int8 updates"),
         "rounding": Key(_choice("nearest", "stochastic"), "nearest", doc="rounding of updated int8 weights"),
-        "seed": Key(_pos_count, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero)"),
+        "seed": Key(_seed32, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero, 32 bits)"),
         "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
-        "sparse_update": Key(_raw, "last_layer", doc="last_layer | bias_only | full, or the paper's "
+        "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, or the paper's "
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
     }),
     "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack; its lowest 256 B are an MPU guard "
@@ -197,11 +109,14 @@ SCHEMA: dict[str, Key] = {
     "tolerance": Key(None, doc="how far a metric may move from reports/baseline.json (worse or better) "
                      "before the baseline check fails; a percentage of the baseline value, an amount, "
                      "or both ('1% or 64B': the larger)", children={
-        "sram": Key(parse_bytes_tolerance, DEFAULT_SRAM, doc="static and peak SRAM, e.g. 1% or 512B"),
-        "flash": Key(parse_bytes_tolerance, DEFAULT_FLASH, doc="flash, e.g. 1% or 512B"),
-        "step_instructions": Key(parse_count_tolerance, DEFAULT_INSTRUCTIONS,
+        "sram": Key(_tolerance(parse_bytes_tolerance), DEFAULT_SRAM,
+                    doc="static and peak SRAM, e.g. 1% or 512B"),
+        "flash": Key(_tolerance(parse_bytes_tolerance), DEFAULT_FLASH,
+                     doc="flash, e.g. 1% or 512B"),
+        "step_instructions": Key(_tolerance(parse_count_tolerance), DEFAULT_INSTRUCTIONS,
                                  doc="instructions per training step and per inference, e.g. 2%"),
-        "accuracy": Key(parse_pp_tolerance, DEFAULT_ACCURACY, doc="test accuracy after training, in points"),
+        "accuracy": Key(_tolerance(parse_pp_tolerance), DEFAULT_ACCURACY,
+                        doc="test accuracy after training, in points"),
     }),
     "expect": Key(None, doc="what the run must show", children={
         "status": Key(_choice("ok", "exit", "fault", "timeout", "flood"), "ok",
@@ -218,8 +133,10 @@ SCHEMA: dict[str, Key] = {
         "parity": Key(_choice("exact", "none"), "exact", doc="exact: the host-native build of the same "
                       "C must print the same records as the emulator, and the device must match the "
                       "numpy reference (accuracy within reference_pp, loss within loss_rtol)"),
-        "reference_pp": Key(_pos_number, 1.0, doc="max |device - reference| test accuracy, in points"),
-        "loss_rtol": Key(_pos_number, 0.02, doc="max relative difference of each epoch's mean loss"),
+        "reference_pp": Key(_bounded(0.0, 100.0, "points", lo_open=True), 1.0,
+                            doc="max |device - reference| test accuracy, in points"),
+        "loss_rtol": Key(_bounded(0.0, 1e6, "a relative difference", lo_open=True), 0.02,
+                         doc="max relative difference of each epoch's mean loss"),
         "over_budget": Key(_choice("sram", "flash"), None, doc="the gate must reject this scenario: its "
                            "sram (or flash) exceeds the budget; nothing is run"),
     }),
@@ -247,25 +164,29 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: int) -> dict[str, Any]:
+def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: int) -> LineDict:
+    """The parsed values of ``raw`` by ``schema`` (defaults filled in), as a ``LineDict`` that
+    keeps the line of each key for later checks."""
     if not isinstance(raw, dict):
-        raise ScenarioError(f"{path}:{line}: {where or 'scenario'} must be a mapping, got {raw!r}",
+        raise ScenarioError(f"{path}:{line}: {where or 'scenario'} must be a mapping, got {quote(raw)}",
                             "write it as 'key: value' lines")
+    out = LineDict()
+    out.line = getattr(raw, "line", 0) or line
+    out.key_lines = dict(getattr(raw, "key_lines", {}))
     lines = raw if isinstance(raw, LineDict) else None
-    out = LineDict()  # keeps the lines, for errors found after validation
-    out.line = line
-    out.key_lines = dict(lines.key_lines) if lines is not None else {}
     for key, value in raw.items():
         kline = lines.line_of(key) if lines is not None else line
-        dotted = f"{where}.{key}" if where else str(key)
-        if key not in schema:
+        if not isinstance(key, str) or key not in schema:
+            shown = excerpt(str(key), 60) if isinstance(key, str) else quote(key, 60)
+            dotted = f"{where}.{shown}" if where else shown
             known = sorted(schema)
             raise ScenarioError(
                 f"{path}:{kline}: unknown key {dotted!r}",
-                f"{_did_you_mean(str(key), known)}known keys here: {', '.join(known)}")
+                f"{_did_you_mean(shown, known)}known keys here: {', '.join(known)}")
+        dotted = f"{where}.{key}" if where else key
         spec = schema[key]
         if spec.children is not None:
-            if spec.none_word is not None and value == spec.none_word:
+            if spec.none_word is not None and isinstance(value, str) and value == spec.none_word:
                 out[key] = None
                 continue
             out[key] = _validate(value, spec.children, dotted, path, kline)
@@ -277,7 +198,7 @@ def _validate(raw: Any, schema: dict[str, Key], where: str, path: Path, line: in
             out[key] = spec.parse(value)
         except ValueError as e:
             raise ScenarioError(f"{path}:{kline}: {dotted}: {e}",
-                                f"see scenarios/README.md for the format of {dotted!r}") from None
+                                f"{dotted} is {spec.doc} (scenarios/README.md lists every key)") from None
     for key, spec in schema.items():
         if key in out:
             continue
@@ -359,14 +280,20 @@ def load_scenarios(path: Path) -> list[Scenario]:
                             "see scenarios/README.md for the format")
     for key in doc:
         if key not in TOP_KEYS:
-            raise ScenarioError(f"{path}:{doc.line_of(key)}: unknown top-level key {key!r}",
-                                f"{_did_you_mean(str(key), sorted(TOP_KEYS))}top level takes only "
-                                "'common:' and 'scenarios:'")
-    common = doc.get("common") or LineDict()
+            raise ScenarioError(f"{path}:{doc.line_of(key)}: unknown top-level key {quote(key, 60)}",
+                                f"{_did_you_mean(excerpt(str(key), 60), sorted(TOP_KEYS))}"
+                                "top level takes only 'common:' and 'scenarios:'")
+    common = doc.get("common")
+    if common is None:
+        common = LineDict()
+    elif not isinstance(common, dict):
+        raise ScenarioError(f"{path}:{doc.line_of('common')}: 'common:' must be a mapping of defaults, "
+                            f"got {quote(common)}",
+                            "write it as indented 'key: value' lines (e.g. 'board: stm32f746'), or remove it")
     entries = doc["scenarios"]
     if not isinstance(entries, list) or not entries:
-        raise ScenarioError(f"{path}:{doc.line_of('scenarios')}: 'scenarios:' must be a non-empty list",
-                            "add entries starting with '- name: ...'")
+        raise ScenarioError(f"{path}:{doc.line_of('scenarios')}: 'scenarios:' must be a non-empty list, "
+                            f"got {quote(entries)}", "add entries starting with '- name: ...'")
     if "name" in common:
         raise ScenarioError(f"{path}:{common.line_of('name')}: 'name' cannot be in common:",
                             "give each scenario its own name")
@@ -398,13 +325,15 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
         value = getattr(budgets, key)
         if value is not None and value > part_size:
             raise ScenarioError(
-                f"{path}:{line}: budgets.{key} = {value} B is larger than the part's {key} "
-                f"({part_size} B on {board})",
+                f"{path}:{v['budgets'].line_of(key)}: budgets.{key} = {value} B is larger than the "
+                f"part's {key} ({part_size} B on {board})",
                 f"use at most {part_size // 1024}KiB, or a board with more {key}")
     if v["stack"] >= part.sram:
-        raise ScenarioError(f"{path}:{line}: stack = {v['stack']} B does not fit the part's "
+        raise ScenarioError(f"{path}:{v.line_of('stack')}: stack = {v['stack']} B does not fit the part's "
                             f"{part.sram} B of SRAM", "reserve a smaller stack")
     fw = v["firmware"]
+    if fw is not None:
+        _check_case(fw, path)
     if (fw is None) == (v["model"] is None):
         raise ScenarioError(
             f"{path}:{line}: scenario {v['name']!r} needs exactly one of 'firmware:' (a hand-written "
@@ -413,6 +342,7 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
     model = data = training = None
     if v["model"] is not None:
         model, data, training = _training_specs(v, path, line)
+        _check_fits(v, model, data, part, path)
     exp = Expect(**(v["expect"] or {}))
     if exp.exit_code is not None and exp.status != "exit":
         raise ScenarioError(f"{path}:{line}: expect.exit_code needs expect.status: exit",
@@ -426,6 +356,80 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
         tags=v["tags"], timeout=v["timeout"], console_limit=v["console_limit"], stack=v["stack"],
         firmware=FirmwareSpec(**fw) if fw else None, model=model, dataset=data, training=training,
         budgets=budgets, expect=exp, tolerance=Tolerance(**(v["tolerance"] or {})))
+
+
+def _check_case(fw: LineDict, path: Path) -> None:
+    case, app = fw["case"], fw["app"]
+    if not case:
+        return
+    cases = app_cases(app)
+    if case not in cases:
+        close = difflib.get_close_matches(case.lower(), cases, n=1)
+        raise ScenarioError(
+            f"{path}:{fw.line_of('case')}: firmware.case {quote(case, 60)} is not a case of app {app!r}",
+            (f"did you mean {close[0]!r}? " if close else "")
+            + (f"use one of: {', '.join(cases)} (the TT_CASE_<NAME> its sources test)" if cases
+               else f"app {app!r} declares no cases: remove firmware.case"))
+
+
+# Samples per class in each dataset's train and test split (tests/test_bad_scenarios.py checks
+# these against the loaders), so a count larger than the data is refused at load time.
+DATASET_SPLITS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "fashion_mnist": ((6000,) * 10, (1000,) * 10),
+    "digits": ((134, 136, 133, 137, 136, 136, 136, 134, 130, 135), (44, 46, 44, 46, 45, 46, 45, 45, 44, 45)),
+}
+MAX_WIDTH = {"small": 256.0}   # base channels of 'small'; the others take a multiplier
+MAX_WIDTH_MULTIPLIER = 8.0
+
+
+def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, part: Any, path: Path) -> None:
+    """What the host would otherwise find out at build time (or by running out of memory):
+    the dataset's sizes, a sane model width, and data and activations that can fit the board."""
+    from .workload import build_graph
+
+    m, d = v["model"], v["dataset"]
+    splits = DATASET_SPLITS.get(data.name)
+    if splits is not None:
+        n_classes = len(splits[0])
+        classes = data.classes if data.classes is not None else tuple(range(n_classes))
+        bad = [c for c in classes if c >= n_classes]
+        if bad:
+            raise ScenarioError(f"{path}:{d.line_of('classes')}: dataset.classes: {data.name} has no "
+                                f"class {bad[0]} (it has 0..{n_classes - 1})",
+                                f"choose class ids from 0..{n_classes - 1}")
+        for key, split, per_class in (("train", "training", splits[0]), ("test", "test", splits[1])):
+            have = sum(per_class[c] for c in classes)
+            want = getattr(data, key)
+            if want > have:
+                written = key in d.key_lines
+                raise ScenarioError(
+                    f"{path}:{d.line_of(key)}: dataset.{key} = {want}{'' if written else ' (the default)'}, "
+                    f"but {data.name} has only {have} {split} samples of classes {list(classes)}",
+                    f"set dataset.{key} to at most {have}, or choose more classes")
+    limit = MAX_WIDTH.get(model.arch or "", MAX_WIDTH_MULTIPLIER)
+    if model.arch is not None and model.width > limit:
+        raise ScenarioError(f"{path}:{m.line_of('width')}: model.width = {model.width:g} is too large "
+                            f"for {model.arch} (at most {limit:g})",
+                            "a microcontroller model is narrow: use e.g. width: 16 (small) or 0.35 (mbv2)")
+    h, w, c = model.input
+    host = part.host()
+    need = (data.train + data.test) * (h * w * c + 1)
+    if need > host.data_size:
+        raise ScenarioError(
+            f"{path}:{d.line}: {data.train} + {data.test} samples of {h}x{w}x{c} bytes need {need} B, "
+            f"more than the board's {host.data_name} data region ({host.data_size} B)",
+            "use fewer dataset.train / dataset.test samples or a smaller model.input")
+    if model.file is not None:
+        from .workload import load_model
+        graph = load_model(model).graph  # the file fixes the model; errors were given earlier
+    else:
+        graph = build_graph(model, len(classes) if splits is not None else 10)
+    name, shape = max(graph.shapes().items(), key=lambda kv: math.prod(kv[1]))
+    if math.prod(shape) > part.sram:
+        raise ScenarioError(
+            f"{path}:{m.line_of('input')}: the model's tensor {name!r} ({'x'.join(map(str, shape))} = "
+            f"{math.prod(shape)} B as int8) is larger than the part's whole SRAM ({part.sram} B): "
+            "it can never fit", "use a smaller model.input or model.width")
 
 
 def _training_specs(v: dict[str, Any], path: Path, line: int

@@ -40,18 +40,18 @@ def test_common_defaults_merge_key_by_key(tmp_path):
 
 
 @pytest.mark.parametrize("text,line,needle", [
-    ("scenarios:\n  - name: a\n    firmware: {app: x}\n    budgets:\n      sramm: 1KiB\n",
+    ("scenarios:\n  - name: a\n    firmware: {app: selftest}\n    budgets:\n      sramm: 1KiB\n",
      5, "unknown key 'budgets.sramm'"),
-    ("scenarios:\n  - name: a\n    firmware: {app: x}\n    timeout: -1\n", 4, "timeout"),
-    ("scenarios:\n  - name: a\n    firmware: {app: x}\n    budgets: {sram: 400KiB}\n", 2,
+    ("scenarios:\n  - name: a\n    firmware: {app: selftest}\n    timeout: -1\n", 4, "timeout"),
+    ("scenarios:\n  - name: a\n    firmware: {app: selftest}\n    budgets: {sram: 400KiB}\n", 4,
      "larger than the part's sram"),
-    ("scenarios:\n  - name: a\n    board: nosuchboard\n    firmware: {app: x}\n", 2, "nosuchboard"),
-    ("scenarios:\n  - firmware: {app: x}\n", 2, "missing required key 'name'"),
-    ("scenarios:\n  - name: a\n    firmware: {app: x}\n  - name: a\n    firmware: {app: x}\n", 4,
+    ("scenarios:\n  - name: a\n    board: nosuchboard\n    firmware: {app: selftest}\n", 2, "nosuchboard"),
+    ("scenarios:\n  - firmware: {app: selftest}\n", 2, "missing required key 'name'"),
+    ("scenarios:\n  - name: a\n    firmware: {app: selftest}\n  - name: a\n    firmware: {app: selftest}\n", 4,
      "used twice"),
-    ("scenarios:\n  - name: a\n    firmware: {app: x}\n    expect: {status: crashed}\n", 4,
+    ("scenarios:\n  - name: a\n    firmware: {app: selftest}\n    expect: {status: crashed}\n", 4,
      "expected one of ok, exit, fault, timeout, flood"),
-    ("scenarios:\n  - name: a\n   firmware: {app: x}\n", 3, "not valid YAML"),
+    ("scenarios:\n  - name: a\n   firmware: {app: selftest}\n", 3, "not valid YAML"),
 ])
 def test_errors_name_file_line_and_cause(tmp_path, text, line, needle):
     path = write(tmp_path, text)
@@ -63,7 +63,7 @@ def test_errors_name_file_line_and_cause(tmp_path, text, line, needle):
 
 
 def test_unknown_key_suggests_the_close_one(tmp_path):
-    path = write(tmp_path, "scenarios:\n  - name: a\n    firmware: {app: x}\n    budgest: {}\n")
+    path = write(tmp_path, "scenarios:\n  - name: a\n    firmware: {app: selftest}\n    budgest: {}\n")
     with pytest.raises(ScenarioError, match="did you mean 'budgets'"):
         load_scenarios(path)
 

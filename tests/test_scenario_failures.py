@@ -90,7 +90,7 @@ def test_diverging_training_stops_with_a_clear_record(pytester):
     result = run_scenario(pytester, """
     scenarios:
       - name: diverge
-        model: {arch: small, input: [16, 16, 1], pretrain: none}
+        model: {arch: small, input: [16, 16, 1]}
         dataset: {name: digits, classes: [0, 1, 2], train: 12, test: 6}
         training: {epochs: 1, lr: 0.001, classifier_lr: 1.0e+30}
         stack: 8KiB
