@@ -517,9 +517,12 @@ def _model_path(value: str, scenario: Path, where: str) -> Path:
         raise ScenarioError(f"{where}: model.file {value[:200]!r}: no such file ({target})",
                             "check the path (relative to the scenario file), or make the file with "
                             "`mcutrain pretrain`") from None
-    except (OSError, RuntimeError) as e:
-        raise ScenarioError(f"{where}: model.file {value[:200]!r} cannot be resolved ({e})",
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ScenarioError(f"{where}: model.file {value[:200]!r} cannot be resolved ({str(e)[:200]})",
                             "fix the symlink loop or the path") from None
+    if real.is_dir():
+        raise ScenarioError(f"{where}: model.file {value[:200]!r} is a folder ({real}), not a model file",
+                            "name the .npz file, e.g. models/NAME.npz")
     if base not in real.parents:
         raise ScenarioError(f"{where}: model.file {value[:200]!r} leads outside the scenario's folder "
                             f"(to {real})", "copy the model file under the scenario's folder")
