@@ -399,8 +399,10 @@ class Pipeline:
             fix = f"\nfix: {out.run_error.fix}" if out.run_error and out.run_error.fix else ""
             return Check(name, False, f"{name}: the emulator could not run the firmware: {msg}{fix}")
         if name != "run" and (why := _unexpected_end(s, out.run)) is not None:
+            hint = self._overflow_hint(s, out) if name == "stack" else None
             return Check(name, False, f"{name}: not checked: the run ended with {out.run.status}: "
-                                      f"{out.run.reason()}{why}", _tail(out.run.console))
+                                      f"{out.run.reason()}{why}" + (f"; {hint}" if hint else ""),
+                         _tail(out.run.console))
         return out
 
     def _check_run(self, s: Scenario) -> Check:

@@ -118,7 +118,7 @@ def test_stack_overflow_says_raise_the_stack(pytester):
     hint = ("the stack (stack: 2KiB, of which the lowest 256 B are the MPU guard: 1792 B usable) "
             "overflowed: raise `stack:` (e.g. to 4KiB)")
     assert hint in section(out, "overflow::run")
-    assert "stack: not measured, the run did not complete" in section(out, "overflow::stack")
+    assert "stack: not checked: the run ended with fault" in section(out, "overflow::stack")
     assert hint in section(out, "overflow::stack")
 
 
