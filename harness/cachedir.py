@@ -11,7 +11,6 @@ The cache lives in ``$MCUTRAIN_CACHE`` (default ``<repo>/.cache``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import BuildError
+from .fsutil import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ def cache_root() -> Path:
     return Path(env) if env else REPO / ".cache"
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _files(folder: Path) -> Iterable[Path]:
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.name != MANIFEST:
@@ -67,7 +59,7 @@ def new_entry(root: Path, key: str) -> Path:
 def publish(tmp: Path, final: Path) -> None:
     """Write ``tmp``'s manifest, then rename ``tmp`` to ``final``; if another process published
     ``final`` first, keep theirs and remove ``tmp``."""
-    files = {str(p.relative_to(tmp)): {"sha256": _file_sha(p), "size": p.stat().st_size}
+    files = {str(p.relative_to(tmp)): {"sha256": file_sha256(p), "size": p.stat().st_size}
              for p in _files(tmp)}
     manifest = tmp / MANIFEST
     part = tmp / f".{MANIFEST}.part"
@@ -101,7 +93,7 @@ def verify(final: Path, required: Iterable[str] = ()) -> str | None:
             size = path.stat().st_size
             if size != want["size"]:
                 return f"{name} has {size} B, {want['size']} B were written"
-            if _file_sha(path) != want["sha256"]:
+            if file_sha256(path) != want["sha256"]:
                 return f"{name} differs from what was written (sha256 mismatch)"
         except FileNotFoundError:
             return f"{name} is missing"

@@ -43,3 +43,9 @@ def fold_bn(graph: Graph, params: dict[str, np.ndarray]) -> tuple[Graph, dict[st
 
 def is_folded(graph: Graph) -> bool:
     return not any(isinstance(op, Conv) and op.bn for op in graph.convs())
+
+
+def identity_bn(name: str, channels: int) -> dict[str, np.ndarray]:
+    """BatchNorm parameters of ``name`` that leave its conv's output unchanged (up to eps)."""
+    return {f"{name}.bn_gamma": np.ones(channels, np.float32), f"{name}.bn_beta": np.zeros(channels, np.float32),
+            f"{name}.bn_mean": np.zeros(channels, np.float32), f"{name}.bn_var": np.ones(channels, np.float32)}

@@ -13,7 +13,6 @@ its hash in ``sha256sum`` format; when present it must match (``sha256sum -c`` c
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import MctError
+from ..fsutil import file_sha256
 from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, Op, param_names
 from .qmodel import QModel, QParams
 
@@ -53,14 +53,6 @@ class ModelFile:
         from .quantize import quantize_with
 
         return quantize_with(self.graph, dict(self.params), self.qparams, classifier)  # type: ignore[arg-type]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sidecar(path: Path) -> Path:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .fold import identity_bn
 from .graph import Conv, Graph, Linear
 
 _ONE = 1 << 23
@@ -33,10 +34,7 @@ def random_params(graph: Graph, seed: int) -> dict[str, np.ndarray]:
             params[f"{op.name}.weight"] = _uniform(rng, op.weight_shape, math.sqrt(6.0 / fan_in))
             params[f"{op.name}.bias"] = np.zeros(op.out_ch, np.float32)
             if op.bn:
-                params[f"{op.name}.bn_gamma"] = np.ones(op.out_ch, np.float32)
-                params[f"{op.name}.bn_beta"] = np.zeros(op.out_ch, np.float32)
-                params[f"{op.name}.bn_mean"] = np.zeros(op.out_ch, np.float32)
-                params[f"{op.name}.bn_var"] = np.ones(op.out_ch, np.float32)
+                params.update(identity_bn(op.name, op.out_ch))
         elif isinstance(op, Linear):
             params[f"{op.name}.weight"] = _uniform(rng, op.weight_shape, math.sqrt(3.0 / op.in_features))
             params[f"{op.name}.bias"] = np.zeros(op.out_features, np.float32)

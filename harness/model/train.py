@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
     def threadpool_limits(limits: int):  # type: ignore[no-redef]
         return _null()
 
-from .fold import BN_EPS
+from .fold import BN_EPS, identity_bn
 from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, param_names
 
 log = logging.getLogger(__name__)
@@ -311,10 +311,7 @@ def init_params(graph: Graph, seed: int) -> Params:
                                            * math.sqrt(2.0 / fan_in)).astype(np.float32)
             params[f"{op.name}.bias"] = np.zeros(op.out_ch, np.float32)
             if op.bn:
-                params[f"{op.name}.bn_gamma"] = np.ones(op.out_ch, np.float32)
-                params[f"{op.name}.bn_beta"] = np.zeros(op.out_ch, np.float32)
-                params[f"{op.name}.bn_mean"] = np.zeros(op.out_ch, np.float32)
-                params[f"{op.name}.bn_var"] = np.ones(op.out_ch, np.float32)
+                params.update(identity_bn(op.name, op.out_ch))
         elif isinstance(op, Linear):
             params[f"{op.name}.weight"] = (rng.standard_normal(op.weight_shape)
                                            * math.sqrt(1.0 / op.in_features)).astype(np.float32)
