@@ -15,10 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.data import pack_images
-from harness.model import qops, stats
+from harness.model import stats
 from harness.model.modelfile import load_model_file
-from harness.model.pretrain import Recipe, make_model_file
+from harness.model.pretrain import Recipe, int8_accuracy, make_model_file
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "scenarios" / "models" / "small16-fashion-0to4.npz"
@@ -40,8 +39,7 @@ def main() -> None:
         new = make_model_file(recipe, Path(tmp) / "model.npz")
         wall = time.perf_counter() - t0
     ds = recipe.load_data()
-    q_old = old.quantize("float")
-    old_int8 = qops.accuracy(q_old, pack_images(ds.test_x, q_old.input), ds.test_y)
+    old_int8 = int8_accuracy(old, ds)
     st = stats.model_stats(new.graph)
     rows = [("model", new.graph.name),
             ("params / MACs", f"{st.total_params:,} / {st.total_macs:,}"),

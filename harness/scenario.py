@@ -17,6 +17,7 @@ from .baseline import (DEFAULT_ACCURACY, DEFAULT_FLASH, DEFAULT_INSTRUCTIONS, DE
                        parse_bytes_tolerance, parse_count_tolerance, parse_pp_tolerance)
 from .emulators.base import CONSOLE_LIMIT
 from .errors import ScenarioError
+from .model.graph import Graph
 from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes, _cmp_count,
                               _cmp_float, _cmp_size, _description, _epochs, _int, _lr, _name,
                               _nonneg_int, _pos_count, _pos_number, _pos_seconds, _pos_size,
@@ -341,8 +342,8 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
             "add 'model: {arch: small}' with 'dataset:' and 'training:', or 'firmware: {app: ...}'")
     model = data = training = None
     if v["model"] is not None:
-        model, data, training = _training_specs(v, path, line)
-        _check_fits(v, model, data, part, path)
+        model, data, training, graph = _training_specs(v, path, line)
+        _check_fits(v, model, data, graph, part, path)
     exp = Expect(**(v["expect"] or {}))
     if exp.exit_code is not None and exp.status != "exit":
         raise ScenarioError(f"{path}:{line}: expect.exit_code needs expect.status: exit",
@@ -382,11 +383,9 @@ MAX_WIDTH = {"small": 256.0}   # base channels of 'small'; the others take a mul
 MAX_WIDTH_MULTIPLIER = 8.0
 
 
-def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, part: Any, path: Path) -> None:
+def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, graph: Graph, part: Any, path: Path) -> None:
     """What the host would otherwise find out at build time (or by running out of memory):
     the dataset's sizes, a sane model width, and data and activations that can fit the board."""
-    from .workload import build_graph
-
     m, d = v["model"], v["dataset"]
     splits = DATASET_SPLITS.get(data.name)
     if splits is not None:
@@ -419,11 +418,6 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, part: Any, path: 
             f"{path}:{d.line}: {data.train} + {data.test} samples of {h}x{w}x{c} bytes need {need} B, "
             f"more than the board's {host.data_name} data region ({host.data_size} B)",
             "use fewer dataset.train / dataset.test samples or a smaller model.input")
-    if model.file is not None:
-        from .workload import load_model
-        graph = load_model(model).graph  # the file fixes the model; errors were given earlier
-    else:
-        graph = build_graph(model, len(classes) if splits is not None else 10)
     name, shape = max(graph.shapes().items(), key=lambda kv: math.prod(kv[1]))
     if math.prod(shape) > part.sram:
         raise ScenarioError(
@@ -433,7 +427,8 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, part: Any, path: 
 
 
 def _training_specs(v: dict[str, Any], path: Path, line: int
-                    ) -> tuple[ModelSpec, DataSpec, TrainingSpec]:
+                    ) -> tuple[ModelSpec, DataSpec, TrainingSpec, Graph]:
+    """The specs, and the model's graph (from its file, or built from the zoo)."""
     from .sparse.scheme import SparseScheme  # late: keeps scenario loading light
 
     m, d = v["model"], v["dataset"]
@@ -441,7 +436,7 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     if d is None:
         raise ScenarioError(f"{path}:{line}: a training scenario needs a 'dataset:' section",
                             "add e.g. 'dataset: {name: fashion_mnist, classes: [5, 6, 7, 8, 9]}'")
-    model = _model_spec(m, path, line)
+    model, graph = _model_spec(m, path, line)
     try:
         SparseScheme.from_config(t["sparse_update"])
     except ScenarioError as e:
@@ -458,10 +453,7 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     # The scheme must fit the model: check it now, against the graph (no weights needed).
     from .workload import build_graph
     try:
-        if model.file is not None:
-            from .workload import load_model
-            graph = load_model(model).graph
-        else:
+        if graph is None:
             graph = build_graph(model, len(data.classes) if data.classes else 10)
         graph.shapes()
         SparseScheme.from_config(training.sparse_update).resolve(graph)
@@ -469,12 +461,13 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         raise ScenarioError(f"{path}:{line}: {e.message}", e.fix) from None
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
-    return model, data, training
+    return model, data, training, graph
 
 
-def _model_spec(m: dict[str, Any], path: Path, line: int) -> ModelSpec:
+def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | None]:
+    """The model spec, and the graph when a model file fixes it (read here, once)."""
     def at(key: str) -> str:
-        return f"{path}:{m.line_of(key) if isinstance(m, LineDict) else line}"
+        return f"{path}:{m.line_of(key)}"
 
     if m["pretrain"] is not None and m["pretrain"] != "none":
         raise ScenarioError(
@@ -487,19 +480,21 @@ def _model_spec(m: dict[str, Any], path: Path, line: int) -> ModelSpec:
                             f"and 'arch:' (a zoo model with seeded random weights)",
                             "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
     if m["file"] is None:
-        return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1), seed=m["seed"])
+        return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1),
+                         seed=m["seed"]), None
     file = _model_path(m["file"], path, at("file"))
     from .model.modelfile import ModelFileError, load_model_file
+    from .workload import check_model_input
     try:
         graph = load_model_file(file).graph
     except ModelFileError as e:
         raise ScenarioError(f"{at('file')}: model.file: {e.message}", e.fix) from None
     shape = m["input"] or tuple(graph.input_shape)
-    if tuple(shape) != tuple(graph.input_shape):
-        raise ScenarioError(f"{at('input')}: model.input {list(shape)} does not match the model file's "
-                            f"input {list(graph.input_shape)} ({file.name})",
-                            "drop model.input (the file fixes it) or use a model file made for that input")
-    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"])
+    try:
+        check_model_input(graph, shape, file)
+    except ScenarioError as e:
+        raise ScenarioError(f"{at('input')}: {e.message}", e.fix) from None
+    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
 
 
 def _model_path(value: str, scenario: Path, where: str) -> Path:

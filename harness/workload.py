@@ -122,11 +122,16 @@ def load_model(spec: ModelSpec) -> ModelFile:
         mf = load_model_file(spec.file)
     except ModelFileError as e:
         raise ScenarioError(f"model.file: {e.message}", e.fix) from None
-    if tuple(mf.graph.input_shape) != tuple(spec.input):
-        raise ScenarioError(f"model.input {list(spec.input)} does not match the model file's input "
-                            f"{list(mf.graph.input_shape)} ({spec.file.name})",
-                            "drop model.input (the file fixes it) or use a model file made for that input")
+    check_model_input(mf.graph, spec.input, spec.file)
     return mf
+
+
+def check_model_input(graph: Graph, shape: tuple[int, int, int], file: Path) -> None:
+    """A model file fixes its input shape: ``model.input`` may only repeat it."""
+    if tuple(graph.input_shape) != tuple(shape):
+        raise ScenarioError(f"model.input {list(shape)} does not match the model file's input "
+                            f"{list(graph.input_shape)} ({file.name})",
+                            "drop model.input (the file fixes it) or use a model file made for that input")
 
 
 def _same_task(mf: ModelFile, data: DataSpec, ds: Dataset) -> bool:

@@ -14,18 +14,10 @@ import numpy as np
 
 from . import qmath, qops
 from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
-from .qmodel import QConv, QLinear, QParams
+from .qmodel import QParams
+from .quantize import qadd, qconv, qlinear, qpool
 
 Params = dict[str, np.ndarray]
-
-
-def _placeholder_conv(op: Conv, params: Params, x: QParams) -> QConv:
-    """The conv's integer weights and bias, enough for ``qops.conv_acc``."""
-    w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
-    b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
-    zeros = np.zeros(op.out_ch, np.int32)
-    return QConv(op=op, x=x, y=x, w=w_q, w_scale=s_w, b=b_q, multiplier=zeros, shift=zeros,
-                 act_min=-128, act_max=127)
 
 
 def _real_range(acc: np.ndarray, x_scale: float, w_scale: np.ndarray, relu6: bool) -> tuple[float, float]:
@@ -55,23 +47,21 @@ def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QPa
     qp: dict[str, QParams] = {graph.input: input_qp}
     acts: dict[str, np.ndarray] = {graph.input: x_q}
     shapes = graph.shapes()
-    for op in graph.ops:
+    last_read = {t: i for i, op in enumerate(graph.ops)
+                 for t in (op.inputs if isinstance(op, Add) else (op.input,))}
+    for i, op in enumerate(graph.ops):
         if isinstance(op, Conv):
             x = qp[op.input]
-            layer = _placeholder_conv(op, params, x)
-            acc = _batched(lambda xb: qops.conv_acc(xb, layer), acts[op.input], batch_size)
-            y = qmath.qparams_from_range(*_real_range(acc, x.scale, layer.w_scale, op.relu6))
-            mult, shift = qmath.channel_multipliers(x.scale, layer.w_scale, y.scale)
-            act_min, act_max = qmath.relu6_range(y) if op.relu6 else (-128, 127)
-            u = qmath.requantize(acc, mult, shift) + y.zero_point
-            acts[op.output] = np.clip(u, act_min, act_max).astype(np.int8)
+            weights = qconv(op, params, x, x)  # the integer weights and bias; y comes next
+            acc = _batched(lambda xb: qops.conv_acc(xb, weights), acts[op.input], batch_size)
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights.w_scale, op.relu6))
+            layer = qconv(op, params, x, y)
+            acts[op.output] = qops.output_stage(acc, layer.multiplier, layer.shift, y.zero_point,
+                                                layer.act_min, layer.act_max)[0]
         elif isinstance(op, Add):
             a, b = (qp[t] for t in op.inputs)
-            ra = _dequantize64(acts[op.inputs[0]], a)
-            rb = _dequantize64(acts[op.inputs[1]], b)
-            s = ra + rb
+            s = _dequantize64(acts[op.inputs[0]], a) + _dequantize64(acts[op.inputs[1]], b)
             y = qmath.qparams_from_range(float(s.min()), float(s.max()))
-            from .quantize import qadd  # late: quantize imports this module
             acts[op.output] = qops.add_s8(acts[op.inputs[0]], acts[op.inputs[1]], qadd(op, a, b, y))
         elif isinstance(op, GlobalAvgPool):
             x = qp[op.input]
@@ -79,24 +69,19 @@ def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QPa
             sums = np.sum(acts[op.input].astype(np.int64) - x.zero_point, axis=(1, 2))
             real = sums.astype(np.float64) * np.float64(np.float32(x.scale)) / float(h * w)
             y = qmath.qparams_from_range(float(real.min()), float(real.max()))
-            from .quantize import qpool
             acts[op.output] = qops.avgpool_s8(acts[op.input], qpool(op, x, y, h * w))
         elif isinstance(op, Linear):
             x = qp[op.input]
-            w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
-            b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
-            zeros = np.zeros(op.out_features, np.int32)
-            layer_l = QLinear(op=op, x=x, y=x, w=w_q, w_scale=s_w, b=b_q, multiplier=zeros, shift=zeros)
-            acc = qops.linear_acc(acts[op.input], layer_l)
-            y = qmath.qparams_from_range(*_real_range(acc, x.scale, s_w, False))
-            mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
-            u = qmath.requantize(acc, mult, shift) + y.zero_point
-            acts[op.output] = np.clip(u, -128, 127).astype(np.int8)
+            weights_l = qlinear(op, params, x, x)
+            acc = qops.linear_acc(acts[op.input], weights_l)
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights_l.w_scale, False))
+            layer_l = qlinear(op, params, x, y)
+            acts[op.output] = qops.output_stage(acc, layer_l.multiplier, layer_l.shift, y.zero_point,
+                                                -128, 127)[0]
         else:  # pragma: no cover - Op is closed
             raise TypeError(op)
         qp[op.output] = y
-        # drop activations no later op reads
-        for name in [t for t in acts if t != graph.input and not _read_later(graph, op, t)]:
+        for name in [t for t in acts if last_read.get(t, -1) <= i]:  # no later op reads it
             del acts[name]
     return qp
 
@@ -107,13 +92,3 @@ def _dequantize64(q: np.ndarray, p: QParams) -> np.ndarray:
 
 def _batched(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-
-
-def _read_later(graph: Graph, current, tensor: str) -> bool:
-    idx = graph.ops.index(current)
-    for op in graph.ops[idx + 1:]:
-        ins = op.inputs if isinstance(op, Add) else (op.input,)
-        if tensor in ins:
-            return True
-    return False
-

@@ -23,6 +23,7 @@ from .calibrate import calibrate_exact
 from .fold import fold_bn
 from .graph import Graph
 from .modelfile import ModelFile, save_model_file
+from .qmodel import QModel
 from .quantize import quantize_with
 from .train import TrainConfig, train
 
@@ -73,9 +74,9 @@ class Recipe:
                             seed=self.seed, input_shape=self.input)
 
 
-def int8_accuracy(mf: ModelFile, ds: Dataset) -> float:
-    """Test accuracy of the file's int8 model (float classifier) on ``ds``: exact."""
-    qm = mf.quantize("float")
+def int8_accuracy(model: ModelFile | QModel, ds: Dataset) -> float:
+    """Test accuracy on ``ds`` of an int8 model (a file's: with its float classifier): exact."""
+    qm = model.quantize("float") if isinstance(model, ModelFile) else model
     return qops.accuracy(qm, qmath.quantize_tensor(ds.test_x, qm.input), ds.test_y)
 
 
@@ -95,8 +96,7 @@ def make_model_file(recipe: Recipe, out: Path, progress: Callable[[str], None] =
     calib = ds.train_x[rng.permutation(len(ds.train_x))[:recipe.calibration]]
     input_qp = qmath.qparams_from_range(0.0, 1.0)
     qp = calibrate_exact(fgraph, fparams, qmath.quantize_tensor(calib, input_qp), input_qp)
-    qm = quantize_with(fgraph, fparams, qp, "float")
-    int8_acc = qops.accuracy(qm, qmath.quantize_tensor(ds.test_x, qm.input), ds.test_y)
+    int8_acc = int8_accuracy(quantize_with(fgraph, fparams, qp, "float"), ds)
     metrics = {"float_test_accuracy": round(float(result.test_acc or 0.0), 6),
                "int8_test_accuracy": round(float(int8_acc), 6),
                "test_samples": int(len(ds.test_y)), "epoch_loss": [round(v, 6) for v in result.epoch_loss],

@@ -66,8 +66,9 @@ def conv_acc(x_q: np.ndarray, layer: QConv) -> np.ndarray:
     return acc + layer.b.astype(np.int64)
 
 
-def _output_stage(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, z_y: int,
-                  act_min: int, act_max: int) -> tuple[np.ndarray, np.ndarray]:
+def output_stage(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, z_y: int,
+                 act_min: int, act_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 accumulators to int8 (requantize, add z_y, clamp) and the §7 not-clamped mask."""
     u = requantize(acc, multiplier, shift) + z_y
     mask = (u > act_min) & (u < act_max)
     return np.clip(u, act_min, act_max).astype(np.int8), mask
@@ -80,7 +81,7 @@ def conv_s8(x_q: np.ndarray, layer: QConv) -> tuple[np.ndarray, np.ndarray]:
     (``act_min < requantize(acc) + z_y < act_max``).
     """
     acc = conv_acc(x_q, layer)
-    return _output_stage(acc, layer.multiplier, layer.shift, layer.y.zero_point,
+    return output_stage(acc, layer.multiplier, layer.shift, layer.y.zero_point,
                          layer.act_min, layer.act_max)
 
 
@@ -129,7 +130,7 @@ def linear_acc(x_q: np.ndarray, layer: QLinear) -> np.ndarray:
 
 def linear_s8(x_q: np.ndarray, layer: QLinear) -> tuple[np.ndarray, np.ndarray]:
     """int8 classifier: returns (int8 logits (N, N_out), mask) with range [-128, 127]."""
-    return _output_stage(linear_acc(x_q, layer), layer.multiplier, layer.shift,
+    return output_stage(linear_acc(x_q, layer), layer.multiplier, layer.shift,
                          layer.y.zero_point, -128, 127)
 
 

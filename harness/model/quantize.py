@@ -12,13 +12,12 @@ from . import qmath
 from .fold import fold_bn
 from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
 from .qmodel import QAdd, QAvgPool, QConv, QLayer, QLinear, QLinearFloat, QModel, QParams
-from .calibrate import calibrate_exact
 from .train import Params, check_params
 
 log = logging.getLogger(__name__)
 
 
-def _qconv(op: Conv, params: Params, x: QParams, y: QParams) -> QConv:
+def qconv(op: Conv, params: Params, x: QParams, y: QParams) -> QConv:
     w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
     b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
     mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
@@ -43,7 +42,7 @@ def qpool(op: GlobalAvgPool, x: QParams, y: QParams, hw: int) -> QAvgPool:
     return QAvgPool(op=op, x=x, y=y, multiplier=mult, shift=shift)
 
 
-def _qlinear(op: Linear, params: Params, x: QParams, y: QParams) -> QLinear:
+def qlinear(op: Linear, params: Params, x: QParams, y: QParams) -> QLinear:
     w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
     b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
     mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
@@ -66,6 +65,8 @@ def quantize_model(graph: Graph, params: Params, calib_x: np.ndarray,
     check_params(graph, params)
     if calib_x.shape[0] == 0:
         raise ValueError("quantize_model: the calibration set is empty")
+    from .calibrate import calibrate_exact  # late: calibrate builds its layers with this module
+
     fgraph, fparams = fold_bn(graph, params)
     input_qp = qmath.qparams_from_range(*input_range)
     qp = calibrate_exact(fgraph, fparams, qmath.quantize_tensor(calib_x, input_qp), input_qp)
@@ -96,7 +97,7 @@ def quantize_with(graph: Graph, params: Params, qp: Mapping[str, QParams],
     layers: list[QLayer] = []
     for idx, op in enumerate(graph.ops):
         if isinstance(op, Conv):
-            layers.append(_qconv(op, params, qp[op.input], qp[op.output]))
+            layers.append(qconv(op, params, qp[op.input], qp[op.output]))
         elif isinstance(op, Add):
             layers.append(qadd(op, qp[op.inputs[0]], qp[op.inputs[1]], qp[op.output]))
         elif isinstance(op, GlobalAvgPool):
@@ -108,7 +109,7 @@ def quantize_with(graph: Graph, params: Params, qp: Mapping[str, QParams],
                                            w=params[f"{op.name}.weight"].astype(np.float32),
                                            b=params[f"{op.name}.bias"].astype(np.float32)))
             else:
-                layers.append(_qlinear(op, params, qp[op.input], qp[op.output]))
+                layers.append(qlinear(op, params, qp[op.input], qp[op.output]))
         else:  # pragma: no cover
             raise TypeError(op)
     return QModel(graph=graph, input=qp[graph.input], layers=tuple(layers))
