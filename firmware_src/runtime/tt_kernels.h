@@ -45,6 +45,15 @@ typedef struct {
     int32_t k;                /* trainable slice: input channels (depthwise: channels) in w_lo */
     int32_t x_zp, y_zp;
     int32_t act_min, act_max; /* [-128, 127], or the ReLU6 range */
+    /* Row range (forward kernels only; backward kernels ignore these three; all 0 = the whole
+     * layer from the whole input). in_h / in_w stay the full image's size and padding is judged
+     * against the full image; output rows [out_row0, out_row0 + out_rows) are computed and
+     * written densely from y[0] (mask element 0 = (out_row0, 0, 0)); image row ih is read at
+     * x + ((ih - x_row0) * in_w + iw) * in_c. The caller provides every image row those output
+     * rows read. */
+    int32_t x_row0;   /* the image row held in x[0]: x points at an input tile whose first row is image row x_row0 */
+    int32_t out_row0; /* compute output rows [out_row0, out_row0 + out_rows) of the full layer ... */
+    int32_t out_rows; /* ... 0 means all rows (out_row0 must then be 0) */
 } tt_conv_params;
 
 /* Per output channel integer multipliers (docs section 3), arrays of [C_out]. */
@@ -107,7 +116,9 @@ void tt_requantize_s32(const int32_t *acc, int32_t n, int32_t multiplier, int32_
 
 /* Any K, stride, pad. x [in_h][in_w][in_c] -> y [H_out][W_out][out_c]; mask (optional,
  * NULL: none) gets H_out*W_out*out_c bits. acc = bias[c] + sum (x - x_zp) * w over the taps
- * inside the input (padding holds x_zp). */
+ * inside the input (padding holds x_zp). These three conv kernels honour the row range of
+ * tt_conv_params (x_row0, out_row0, out_rows): with a range, y gets out_rows * W_out * out_c
+ * elements and the mask as many bits, and x may be a tile of the input rows it needs. */
 void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
                   const int8_t *w_lo, const int8_t *w_hi, const int32_t *bias, int8_t *y,
                   uint8_t *mask);

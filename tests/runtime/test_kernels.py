@@ -225,6 +225,44 @@ def test_conv_forward_null_bias_is_zero_bias(lib, kind):
     np.testing.assert_array_equal(y, y_ref[0])
 
 
+#: Row strips of typical layers: (kind, (kernel, stride, pad), strips).
+STRIPS = [("conv", (3, 2, 1), 3), ("dw", (3, 1, 1), 4), ("dw", (3, 2, 1), 2), ("dw", (5, 1, 2), 3),
+          ("dw", (5, 2, 2), 2), ("dw", (7, 1, 3), 4), ("dw", (7, 2, 3), 3), ("pw", (1, 1, 0), 3),
+          ("pw", (1, 2, 0), 2)]
+
+
+@pytest.mark.parametrize("kind,geom,strips", STRIPS)
+def test_conv_forward_row_strips_from_tiles(lib, kind, geom, strips):
+    """x_row0 / out_row0 / out_rows: each strip of output rows computed from a tile of just the
+    input rows it reads equals those rows of the whole layer (outputs and mask bits) and
+    writes nothing past its rows."""
+    case = conv_case(31, kind, "part", geom)
+    y_ref, m_ref = qops.conv_s8(case.x[None], case.layer)
+    q, _keep = tc.per_channel(case.layer.multiplier, case.layer.shift)
+    h_in = case.x.shape[0]
+    kk, st, pad = geom
+    out_h = case.out_shape[0]
+    assert out_h >= strips
+    row = case.out_shape[1] * case.out_shape[2]
+    for i in range(strips):
+        r0, r1 = out_h * i // strips, out_h * (i + 1) // strips
+        lo, hi = max(0, r0 * st - pad), min(h_in, (r1 - 1) * st - pad + kk)
+        tile = np.ascontiguousarray(case.x[lo:hi])
+        params = tc.ConvParams(*[getattr(case.params, f) for f, _ in tc.ConvParams._fields_])
+        params.x_row0, params.out_row0, params.out_rows = lo, r0, r1 - r0
+        n = (r1 - r0) * row
+        y = np.full(n + 16, 0x5A, np.int8)
+        mask = np.full(mask_bytes(n) + 2, 0xA5, np.uint8)
+        getattr(lib, FORWARD[kind])(byref(params), byref(q), ptr(tile), ptr(case.w_lo),
+                                    ptr(case.w_hi), ptr(case.layer.b), ptr(y), ptr(mask))
+        np.testing.assert_array_equal(y[:n], y_ref[0, r0:r1].reshape(-1), err_msg=f"strip {i}")
+        assert (y[n:] == 0x5A).all()
+        got = np.unpackbits(mask, bitorder="little")
+        np.testing.assert_array_equal(got[:n].astype(bool), m_ref[0, r0:r1].reshape(-1))
+        untouched = np.unpackbits(np.full(mask.size, 0xA5, np.uint8), bitorder="little")[n:]
+        np.testing.assert_array_equal(got[n:], untouched)
+
+
 def test_forward_cases_exercise_masks_and_shifts():
     """The random cases cover both mask values, ReLU6 ranges and left shifts."""
     shifts, bits = [], []

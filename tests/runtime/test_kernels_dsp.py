@@ -3,13 +3,16 @@
 firmware_src/app/kerneltest/main.c runs tt_pwconv_s8, tt_dwconv2d_s8 and tt_conv2d_s8 on
 pseudo-random data over many shapes (odd / even channels, k = 0, 0 < k < C_in, k = C_in,
 strides, pads, kernels 1..7, depthwise 3/5/7, with and without bias and mask, extreme
-x - x_zp) and prints checksums of every output (plus guard bytes) and mask byte. Built for the
+x - x_zp) and prints checksums of every output (plus guard bytes) and mask byte; then it
+computes layers in row strips from input tiles (the row-range fields of tt_conv_params) and
+says whether they equal the whole layer. Built for the
 host it runs the portable kernels; built for a Cortex-M7 / Cortex-M4F board (where GCC defines
 __ARM_FEATURE_DSP) the SIMD paths of firmware_src/runtime/kernels/tt_simd.h. The records must
 be identical.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -36,6 +39,14 @@ def host_records() -> list[str]:
     return recs
 
 
+def test_row_strips_equal_whole_layer(host_records):
+    """The portable kernels' row-range cases: strips from input tiles == the whole layer."""
+    strips = [json.loads(r[len(PREFIX) + 1:]) for r in host_records if '"t":"kt_strip"' in r]
+    assert {s["op"] for s in strips} == {0, 1, 2}  # pointwise, depthwise, conv
+    bad = [s["case"] for s in strips if s["eq"] != 1]
+    assert not bad, f"row-strip case(s) {bad} differ from the whole layer"
+
+
 def _disassembly(elf, symbol: str) -> str:
     objdump = CROSS_CC.replace("gcc", "objdump")
     out = subprocess.run([objdump, "-d", f"--disassemble={symbol}", str(elf)],
@@ -57,3 +68,5 @@ def test_dsp_kernels_match_host(board_name, host_records):
     assert len(dev) == len(host_records)
     diff = [(h, d) for h, d in zip(host_records, dev) if h != d]
     assert not diff, f"{len(diff)} case(s) differ, first: host {diff[0][0]} device {diff[0][1]}"
+    strips = [r for r in dev if '"t":"kt_strip"' in r]
+    assert strips and all('"eq":1' in r for r in strips), "a row-strip case differs on the device"

@@ -33,7 +33,8 @@ P = ct.c_void_p
 
 class ConvParams(ct.Structure):
     _fields_ = [(n, i32) for n in ("in_h", "in_w", "in_c", "out_c", "kernel", "stride", "pad",
-                                   "k", "x_zp", "y_zp", "act_min", "act_max")]
+                                   "k", "x_zp", "y_zp", "act_min", "act_max",
+                                   "x_row0", "out_row0", "out_rows")]
 
 
 class PerChannelQuant(ct.Structure):

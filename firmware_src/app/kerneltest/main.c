@@ -2,7 +2,11 @@
  * tt_conv2d_s8) on pseudo-random inputs, weights, biases and multipliers over many shapes
  * (odd / even channels, k = 0, 0 < k < C_in, k = C_in, strides, pads, kernels 1..7) and prints
  * one record per case with FNV-1a checksums of the outputs and of the mask bytes:
- *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}   then   @tt {"t":"kt_done","n":N}
+ *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}
+ * then one record per row-strip case (the row-range fields of tt_conv_params), "eq":1 when the
+ * strips computed from input tiles equal the whole layer bit for bit:
+ *   @tt {"t":"kt_strip","case":i,"op":o,"strips":s,"n":n,"eq":1,"y":<fnv>,"m":<fnv>}
+ * and last @tt {"t":"kt_done","n":N}.
  * The same C built for the host (portable kernels) and for an ARM board (the DSP paths where
  * __ARM_FEATURE_DSP) must print identical records (tests/runtime/test_kernels_dsp.py). */
 #include <stdint.h>
@@ -78,9 +82,19 @@ static const kt_case kt_fixed[] = {
     {KT_CONV, 4, 4, 6, 5, 1, 1, 0, 3},  {KT_CONV, 9, 9, 2, 3, 7, 2, 3, 1},
 };
 
-static void kt_run(int32_t index, const kt_case *t)
-{
+/* One case's data: parameters, x, split weights, bias, multipliers; returns n_y. */
+typedef struct {
     tt_conv_params p;
+    const int8_t *w_lo, *w_hi;
+    const int32_t *bias;
+    int32_t out_h, out_w, n_y;
+    int32_t use_mask;
+} kt_setup;
+
+static kt_setup kt_prepare(const kt_case *t)
+{
+    kt_setup s;
+    tt_conv_params p = {0};
     p.in_h = t->h;
     p.in_w = t->w;
     p.in_c = t->c_in;
@@ -98,9 +112,9 @@ static void kt_run(int32_t index, const kt_case *t)
         p.act_min = kt_range(-128, 0);
         p.act_max = kt_range(p.act_min, 127);
     }
-    const int32_t out_h = tt_conv_out_dim(p.in_h, p.kernel, p.stride, p.pad);
-    const int32_t out_w = tt_conv_out_dim(p.in_w, p.kernel, p.stride, p.pad);
-    const int32_t n_y = out_h * out_w * p.out_c;
+    s.out_h = tt_conv_out_dim(p.in_h, p.kernel, p.stride, p.pad);
+    s.out_w = tt_conv_out_dim(p.in_w, p.kernel, p.stride, p.pad);
+    s.n_y = s.out_h * s.out_w * p.out_c;
     const int32_t taps = p.kernel * p.kernel;
     int32_t n_lo, n_hi;
     if (t->op == KT_DW) {
@@ -124,30 +138,123 @@ static void kt_run(int32_t index, const kt_case *t)
         kt_mult[c] = (int32_t)(0x40000000u + (kt_rand() >> 2));
         kt_shift[c] = kt_range(-13, 1);
     }
+    s.w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
+    s.w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;
+    s.bias = use_bias ? kt_bias : (const int32_t *)0;
+    s.use_mask = (kt_rand() % 5u) != 0;
+    s.p = p;
+    return s;
+}
+
+static void kt_call(int32_t op, const tt_conv_params *p, const int8_t *x, const kt_setup *s,
+                    int8_t *y, uint8_t *mask)
+{
     const tt_per_channel_quant q = {kt_mult, kt_shift};
-    for (int32_t i = 0; i < KT_Y_MAX + KT_GUARD; i++) {
-        kt_y[i] = 0x5A;
-    }
-    for (int32_t i = 0; i < KT_Y_MAX / 8 + KT_GUARD; i++) {
-        kt_mask[i] = 0xA5u;
-    }
-    const int8_t *w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
-    const int8_t *w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;
-    const int32_t *bias = use_bias ? kt_bias : (const int32_t *)0;
-    uint8_t *mask = (kt_rand() % 5u) != 0 ? kt_mask : (uint8_t *)0;
-    if (t->op == KT_PW) {
-        tt_pwconv_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
-    } else if (t->op == KT_DW) {
-        tt_dwconv2d_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
+    if (op == KT_PW) {
+        tt_pwconv_s8(p, &q, x, s->w_lo, s->w_hi, s->bias, y, mask);
+    } else if (op == KT_DW) {
+        tt_dwconv2d_s8(p, &q, x, s->w_lo, s->w_hi, s->bias, y, mask);
     } else {
-        tt_conv2d_s8(&p, &q, kt_x, w_lo, w_hi, bias, kt_y, mask);
+        tt_conv2d_s8(p, &q, x, s->w_lo, s->w_hi, s->bias, y, mask);
     }
+}
+
+static void kt_poison(int8_t *y, int32_t n_y, uint8_t *mask, int32_t n_mask)
+{
+    for (int32_t i = 0; i < n_y; i++) {
+        y[i] = 0x5A;
+    }
+    for (int32_t i = 0; i < n_mask; i++) {
+        mask[i] = 0xA5u;
+    }
+}
+
+static void kt_run(int32_t index, const kt_case *t)
+{
+    const kt_setup s = kt_prepare(t);
+    kt_poison(kt_y, KT_Y_MAX + KT_GUARD, kt_mask, KT_Y_MAX / 8 + KT_GUARD);
+    kt_call(t->op, &s.p, kt_x, &s, kt_y, s.use_mask ? kt_mask : (uint8_t *)0);
     tt_rec_begin("kt");
     tt_rec_int("case", index);
     tt_rec_int("op", t->op);
-    tt_rec_int("n", n_y);
-    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, n_y + KT_GUARD));
-    tt_rec_int("m", tt_checksum_fnv1a(TT_FNV1A_INIT, kt_mask, TT_MASK_BYTES(n_y) + KT_GUARD));
+    tt_rec_int("n", s.n_y);
+    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, s.n_y + KT_GUARD));
+    tt_rec_int("m", tt_checksum_fnv1a(TT_FNV1A_INIT, kt_mask, TT_MASK_BYTES(s.n_y) + KT_GUARD));
+    tt_rec_end();
+}
+
+/* Row strips (the row-range fields of tt_conv_params): the layer computed as n_strips strips of
+ * output rows, each from a tile holding only the input rows it reads (in a buffer of random
+ * bytes, so a read outside the tile shows), must equal the whole layer bit for bit, outputs
+ * and mask bits, and write nothing past its strip. */
+typedef struct {
+    kt_case c;
+    int8_t strips;
+} kt_strip_case;
+
+static const kt_strip_case kt_strip_cases[] = {
+    {{KT_CONV, 16, 12, 3, 16, 3, 2, 1, 0}, 3},   {{KT_CONV, 15, 9, 3, 16, 3, 2, 1, -1}, 4},
+    {{KT_CONV, 13, 8, 3, 7, 3, 2, 1, 2}, 2},     {{KT_DW, 12, 10, 12, 12, 3, 1, 1, 0}, 3},
+    {{KT_DW, 11, 9, 8, 8, 3, 2, 1, 5}, 4},       {{KT_DW, 12, 7, 16, 16, 5, 1, 2, -1}, 4},
+    {{KT_DW, 13, 9, 7, 7, 5, 2, 2, 3}, 2},       {{KT_DW, 14, 8, 9, 9, 7, 1, 3, 0}, 3},
+    {{KT_DW, 15, 11, 8, 8, 7, 2, 3, 8}, 4},      {{KT_PW, 9, 7, 24, 16, 1, 1, 0, 8}, 3},
+    {{KT_PW, 8, 8, 16, 24, 1, 2, 0, 0}, 2},      {{KT_PW, 10, 6, 13, 9, 1, 1, 0, -1}, 4},
+};
+
+#define KT_TILE_GUARD 256
+static int8_t kt_tile[KT_X_MAX + 2 * KT_TILE_GUARD];
+static int8_t kt_y_strips[KT_Y_MAX];
+static uint8_t kt_mask_strips[KT_Y_MAX / 8];
+static int8_t strip_y[KT_Y_MAX + KT_GUARD];
+static uint8_t strip_mask[KT_Y_MAX / 8 + KT_GUARD];
+
+static void kt_run_strips(int32_t index, const kt_strip_case *t)
+{
+    const kt_setup s = kt_prepare(&t->c);
+    const tt_conv_params *p = &s.p;
+    const int32_t row_out = s.out_w * p->out_c, row_in = p->in_w * p->in_c;
+    kt_poison(kt_y, KT_Y_MAX + KT_GUARD, kt_mask, KT_Y_MAX / 8 + KT_GUARD);
+    kt_call(t->c.op, p, kt_x, &s, kt_y, kt_mask);
+    int32_t eq = 1;
+    for (int32_t i = 0; i < t->strips; i++) {
+        const int32_t r0 = s.out_h * i / t->strips, r1 = s.out_h * (i + 1) / t->strips;
+        int32_t lo = r0 * p->stride - p->pad, hi = (r1 - 1) * p->stride - p->pad + p->kernel;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > p->in_h ? p->in_h : hi;
+        kt_fill_s8(kt_tile, KT_X_MAX + 2 * KT_TILE_GUARD);
+        for (int32_t j = 0; j < (hi - lo) * row_in; j++) {
+            kt_tile[KT_TILE_GUARD + j] = kt_x[lo * row_in + j];
+        }
+        tt_conv_params ps = *p;
+        ps.x_row0 = lo;
+        ps.out_row0 = r0;
+        ps.out_rows = r1 - r0;
+        kt_poison(strip_y, KT_Y_MAX + KT_GUARD, strip_mask, KT_Y_MAX / 8 + KT_GUARD);
+        kt_call(t->c.op, &ps, kt_tile + KT_TILE_GUARD, &s, strip_y, strip_mask);
+        const int32_t n = (r1 - r0) * row_out;
+        for (int32_t j = 0; j < KT_GUARD; j++) {
+            eq &= strip_y[n + j] == 0x5A;
+        }
+        for (int32_t j = n; j < 8 * TT_MASK_BYTES(n); j++) { /* bits past n left alone */
+            eq &= tt_mask_get(strip_mask, j) == (int32_t)((0xA5u >> (j & 7)) & 1u);
+        }
+        for (int32_t j = 0; j < n; j++) {
+            kt_y_strips[r0 * row_out + j] = strip_y[j];
+            tt_mask_put(kt_mask_strips, r0 * row_out + j, tt_mask_get(strip_mask, j));
+        }
+    }
+    for (int32_t j = 0; j < s.n_y; j++) {
+        eq &= kt_y_strips[j] == kt_y[j];
+        eq &= tt_mask_get(kt_mask_strips, j) == tt_mask_get(kt_mask, j);
+    }
+    tt_rec_begin("kt_strip");
+    tt_rec_int("case", index);
+    tt_rec_int("op", t->c.op);
+    tt_rec_int("strips", t->strips);
+    tt_rec_int("n", s.n_y);
+    tt_rec_int("eq", eq);
+    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, s.n_y));
+    tt_rec_int("m", tt_checksum_fnv1a(TT_FNV1A_INIT, kt_mask, TT_MASK_BYTES(s.n_y)));
     tt_rec_end();
 }
 
@@ -173,6 +280,10 @@ int main(void)
         t.c_out = (int8_t)(t.op == KT_DW ? t.c_in : kt_range(1, t.op == KT_CONV ? 9 : 40));
         t.k = (int8_t)kt_range(0, t.c_in);
         kt_run(i, &t);
+    }
+    const int32_t n_strip = (int32_t)(sizeof kt_strip_cases / sizeof kt_strip_cases[0]);
+    for (int32_t r = 0; r < n_strip; r++, i++) {
+        kt_run_strips(i, &kt_strip_cases[r]);
     }
     tt_rec_begin("kt_done");
     tt_rec_int("n", i);

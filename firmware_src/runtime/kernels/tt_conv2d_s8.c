@@ -11,6 +11,9 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
     const int32_t k = p->k, k_hi = in_c - k, x_zp = p->x_zp;
     const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
     const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t oh_end = p->out_rows > 0 ? p->out_row0 + p->out_rows : out_h;
+    const int32_t x_row0 = p->x_row0;
     int32_t e = 0;
 
 #if defined(TT_SIMD_DSP)
@@ -22,7 +25,7 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
     const int32_t kk2 = kk * kk, row_step = in_w * in_c;
     const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
     const int32_t whole = k == 0 || k_hi == 0;
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         const int32_t ih0 = oh * stride - pad;
         const int32_t kh0 = ih0 < 0 ? -ih0 : 0;
         const int32_t kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
@@ -33,7 +36,7 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
             /* runs per kernel row, and taps per run */
             const int32_t runs = whole ? 1 : kw1 - kw0;
             const int32_t run_taps = whole ? kw1 - kw0 : 1;
-            const int8_t *x0 = x + ((ih0 + kh0) * in_w + iw0 + kw0) * in_c;
+            const int8_t *x0 = x + ((ih0 + kh0 - x_row0) * in_w + iw0 + kw0) * in_c;
             for (int32_t c = 0; c < out_c; c += 2) {
                 const int32_t c1 = c + 1 < out_c ? c + 1 : c;
                 int32_t acc[2];
@@ -63,7 +66,7 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
         }
     }
 #else
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         for (int32_t ow = 0; ow < out_w; ow++) {
             for (int32_t c = 0; c < out_c; c++) {
                 int32_t acc = bias ? bias[c] : 0;
@@ -77,7 +80,7 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
                         if (iw < 0 || iw >= in_w) {
                             continue;
                         }
-                        const int8_t *xp = x + (ih * in_w + iw) * in_c;
+                        const int8_t *xp = x + ((ih - x_row0) * in_w + iw) * in_c;
                         const int32_t tap = (c * kk + kh) * kk + kw;
                         const int8_t *lo = k > 0 ? w_lo + tap * k : (const int8_t *)0;
                         const int8_t *hi = k_hi > 0 ? w_hi + tap * k_hi : (const int8_t *)0;

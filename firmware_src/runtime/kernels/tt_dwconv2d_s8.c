@@ -12,6 +12,9 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
     const int32_t k = p->k, x_zp = p->x_zp;
     const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
     const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t oh_end = p->out_rows > 0 ? p->out_row0 + p->out_rows : out_h;
+    const int32_t x_row0 = p->x_row0;
     int32_t e = 0;
 
 #if defined(TT_SIMD_DSP)
@@ -22,7 +25,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
     const uint32_t nzp2 = tt_neg_zp2(x_zp);
     const int32_t kk2 = kk * kk, row_step = in_w * ch;
     const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         const int32_t ih0 = oh * stride - pad;
         const int32_t kh0 = ih0 < 0 ? -ih0 : 0;
         const int32_t kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
@@ -32,7 +35,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
             const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
             const int32_t span = kw1 - kw0;
             /* x at the first tap inside the input, channel 0 */
-            const int8_t *x0 = x + ((ih0 + kh0) * in_w + iw0 + kw0) * ch;
+            const int8_t *x0 = x + ((ih0 + kh0 - x_row0) * in_w + iw0 + kw0) * ch;
             for (int32_t c = 0; c < ch;) {
                 const int32_t group = c + 3 < ch ? 4 : 1;
                 intptr_t d[4];
@@ -83,7 +86,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
                     acc[0] = a0;
                 }
                 for (int32_t j = 0; j < group; j++) {
-                    const int32_t ej = (oh * out_w + ow) * ch + c + j;
+                    const int32_t ej = ((oh - oh_begin) * out_w + ow) * ch + c + j;
                     y[ej] = tt_output_s8(acc[j], q->multiplier[c + j], q->shift[c + j], y_zp,
                                          act_min, act_max, mask, ej);
                 }
@@ -93,7 +96,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
     }
     (void)e;
 #else
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         for (int32_t ow = 0; ow < out_w; ow++) {
             for (int32_t c = 0; c < ch; c++) {
                 const int8_t *wc = c < k ? w_lo + c * kk * kk : w_hi + (c - k) * kk * kk;
@@ -108,7 +111,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
                         if (iw < 0 || iw >= in_w) {
                             continue;
                         }
-                        acc += ((int32_t)x[(ih * in_w + iw) * ch + c] - x_zp) *
+                        acc += ((int32_t)x[((ih - x_row0) * in_w + iw) * ch + c] - x_zp) *
                                (int32_t)wc[kh * kk + kw];
                     }
                 }

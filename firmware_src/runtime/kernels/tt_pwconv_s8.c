@@ -10,6 +10,9 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
     const int32_t k = p->k, k_hi = in_c - k, x_zp = p->x_zp;
     const int32_t out_h = tt_conv_out_dim(p->in_h, 1, stride, 0);
     const int32_t out_w = tt_conv_out_dim(in_w, 1, stride, 0);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t oh_end = p->out_rows > 0 ? p->out_row0 + p->out_rows : out_h;
+    const int32_t x_row0 = p->x_row0;
     int32_t e = 0;
 
 #if defined(TT_SIMD_DSP)
@@ -17,9 +20,9 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
      * with itself, the copy discarded); same integer sums as the reference. */
     const uint32_t nzp2 = tt_neg_zp2(x_zp);
     const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         for (int32_t ow = 0; ow < out_w; ow++) {
-            const int8_t *xp = x + (oh * stride * in_w + ow * stride) * in_c;
+            const int8_t *xp = x + ((oh * stride - x_row0) * in_w + ow * stride) * in_c;
             for (int32_t c = 0; c < out_c; c += 2) {
                 const int32_t c1 = c + 1 < out_c ? c + 1 : c;
                 int32_t acc[2];
@@ -42,9 +45,9 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
         }
     }
 #else
-    for (int32_t oh = 0; oh < out_h; oh++) {
+    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         for (int32_t ow = 0; ow < out_w; ow++) {
-            const int8_t *xp = x + (oh * stride * in_w + ow * stride) * in_c;
+            const int8_t *xp = x + ((oh * stride - x_row0) * in_w + ow * stride) * in_c;
             for (int32_t c = 0; c < out_c; c++) {
                 const int8_t *lo = k > 0 ? w_lo + c * k : (const int8_t *)0;
                 const int8_t *hi = k_hi > 0 ? w_hi + c * k_hi : (const int8_t *)0;
