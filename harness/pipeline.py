@@ -8,7 +8,7 @@ report a user reads: the numbers against the budget, the reason, the console tai
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -145,7 +145,10 @@ class Pipeline:
                 out.metrics.update(
                     arena_planned=w.compiled.arena_size, trainable_bytes=w.compiled.emitted.trainable_bytes,
                     arena_deferred_updates=w.compiled.deferred_arena, scheme=w.scheme.describe(),
-                    pretrain_accuracy=w.pretrain_accuracy)
+                    pretrain_accuracy=w.pretrain_accuracy, prefix=w.compiled.prefix.describe(),
+                    arenas=asdict(w.compiled.arenas))
+                if w.compiled.prefix_plan is not None:
+                    out.metrics["prefix_extra_macs"] = w.compiled.prefix_plan.extra_macs
                 if w.model_sha256:
                     out.metrics["model_sha256"] = w.model_sha256
                     out.metrics["model_file"] = str(scenario.model.file)
@@ -324,6 +327,8 @@ class Pipeline:
                             f"{fmt_bytes(m.stack_reserved)} = {fmt_bytes(planned)} exceeds the budget "
                             f"{fmt_bytes(sram_budget)} by {planned - sram_budget} B (budgets.sram)")
             fixes.append(self._layout_fix(s, out, sram_budget))
+        if out.workload is not None:
+            rows += out.workload.compiled.plan_lines()
         largest = "\n".join(f"    {sym.size:>8} B  {sym.region:<6} {sym.name}" for sym in m.symbols[:8])
         details = "\n".join(rows) + ("\n  largest symbols:\n" + largest if largest else "")
         if problems:

@@ -20,7 +20,7 @@ from .errors import ScenarioError
 from .model.graph import Graph
 from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes, _cmp_count,
                               _cmp_float, _cmp_size, _description, _epochs, _int, _lr, _name,
-                              _nonneg_int, _pos_count, _pos_number, _pos_seconds, _pos_size,
+                              _nonneg_int, _pos_count, _pos_number, _pos_seconds, _pos_size, _prefix,
                               _sample_count, _seed32, _shape3, _shift, _sparse_update, _str, _tags,
                               _tolerance, app_cases)
 from .units import Comparison
@@ -97,6 +97,12 @@ SCHEMA: dict[str, Key] = {
         "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
         "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, or the paper's "
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
+    }),
+    "engine": Key(None, doc="how the training compiler lays the program out", children={
+        "prefix": Key(_prefix, "auto", doc="the frozen early layers run in row strips with recomputed "
+                      "halos (patch-based): auto (the compiler picks where streaming ends and the strip "
+                      "height: smallest arena, then fewest recomputed MACs), none (layer by layer), or "
+                      "{until: <layer name>, rows: <n>} (rows optional)"),
     }),
     "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack; its lowest 256 B are an MPU guard "
                  "(an overflow faults). The gate counts all of it against budgets.sram; the stack item "
@@ -449,7 +455,8 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         except DatasetError as e:
             raise ScenarioError(f"{path}:{line}: dataset.shift: {e.message}", e.fix) from None
     data = DataSpec(**d)
-    training = TrainingSpec(**t)
+    e = v["engine"] or _validate({}, SCHEMA["engine"].children or {}, "engine", path, line)
+    training = TrainingSpec(**t, prefix=e["prefix"])
     # The scheme must fit the model: check it now, against the graph (no weights needed).
     from .workload import build_graph
     try:
@@ -461,6 +468,10 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         raise ScenarioError(f"{path}:{line}: {e.message}", e.fix) from None
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
+    if isinstance(training.prefix, dict) and training.prefix["until"] not in {op.output for op in graph.ops}:
+        raise ScenarioError(f"{path}:{line}: engine.prefix.until: the model has no layer "
+                            f"{quote(training.prefix['until'])}",
+                            "name a layer of the model's frozen early part, e.g. b1_pw2, or use prefix: auto")
     return model, data, training, graph
 
 

@@ -340,6 +340,24 @@ def _sparse_update(v: Any) -> Any:
     return v
 
 
+def _prefix(v: Any) -> Any:
+    """engine.prefix: auto | none | {until: <tensor>, rows: n} (rows optional)."""
+    if isinstance(v, str) and v.strip() in ("auto", "none"):
+        return v.strip()
+    if not isinstance(v, dict):
+        raise ValueError(f"expected auto, none or {{until: <layer name>, rows: <n>}}, got {quote(v)}")
+    for k in v:
+        if k not in ("until", "rows"):
+            raise ValueError(f"unknown key {quote(k, 60)}: use until, rows")
+    if "until" not in v:
+        raise ValueError("a fixed prefix needs until: <layer name> (the last streamed layer)")
+    until = _name(v["until"])
+    rows = v.get("rows")
+    if rows is not None and not (_is_int(rows) and 1 <= rows <= 4096):
+        raise ValueError(f"rows: expected a number of rows in 1..4096, got {quote(rows)}")
+    return {"until": until, "rows": rows}
+
+
 def _tolerance(parse: Callable[[Any], Limit]) -> Callable[[Any], Limit]:
     def checked(v: Any) -> Limit:
         if (isinstance(v, bool) or not isinstance(v, (int, float, str))

@@ -20,6 +20,7 @@ from .data.dataset import Dataset, load_dataset
 from .data.pack import pack_images, pack_labels
 from .engine.compiler import CompiledTraining, compile_training, emit_dataset
 from .engine.emit_c import TrainOptions
+from .engine.patch import PrefixChoice, PrefixError
 from .errors import ScenarioError
 from .model import zoo
 from .model.graph import Graph
@@ -63,6 +64,17 @@ class TrainingSpec:
     seed: int
     sparse_update: object  # a shorthand or the paper's keys; resolved against the graph
     classifier: str = "float"
+    prefix: object = "auto"  # engine.prefix: auto | none | {until, rows}
+
+
+def prefix_choice(spec: object) -> PrefixChoice | None:
+    """engine.prefix -> the compiler's choice (None: the compiler picks)."""
+    if spec == "auto":
+        return None
+    if spec == "none":
+        return PrefixChoice(None)
+    assert isinstance(spec, dict)
+    return PrefixChoice(spec["until"], spec["rows"] or 0)
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,9 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     test_y = pack_labels(ds.test_y)
     opts = TrainOptions(lr=training.lr, classifier_lr=training.classifier_lr, qas=training.qas, rounding=training.rounding,
                         seed=training.seed)
-    compiled = compile_training(qmodel, scheme, opts)
+    try:
+        compiled = compile_training(qmodel, scheme, opts, prefix_choice(training.prefix))
+    except PrefixError as e:
+        raise ScenarioError(f"engine.prefix: {e}", "use prefix: auto, or one of the valid ends it names") from None
     return Workload(qmodel, scheme, ds, train_x, train_y, test_x, test_y, compiled, opts,
                     training.epochs, pre_acc, sha)

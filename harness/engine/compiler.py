@@ -9,10 +9,23 @@ from ..model.qmodel import QModel
 from ..sparse.scheme import ResolvedScheme
 from .autodiff import autodiff, forward_program
 from .emit_c import EmittedModel, TrainOptions, emit
+from . import patch
 from .memplan import MemoryPlan, plan_memory
+from .patch import Option, PatchPlan, PrefixChoice
 from .program import Program
 from .prune import prune
 from .schedule import lifetimes
+
+
+@dataclass(frozen=True)
+class Arenas:
+    """The training arena with and without each of the engine's two memory optimisations
+    (the paper's Fig. 10 columns, plus streaming): ``[streamed][in_place]``."""
+
+    layerwise_deferred: int  # layer by layer, updates after the whole backward pass
+    layerwise_in_place: int  # layer by layer, each update as soon as its gradient is ready
+    streamed_deferred: int  # frozen prefix streamed, updates deferred
+    streamed_in_place: int  # both (what the firmware uses)
 
 
 @dataclass(frozen=True)
@@ -23,25 +36,58 @@ class CompiledTraining:
     infer_plan: MemoryPlan
     deferred_arena: int  # the training arena if updates waited for the whole backward pass
     emitted: EmittedModel
+    prefix: PrefixChoice  # how the frozen prefix runs
+    prefix_plan: PatchPlan | None  # its strips, when streamed
+    prefix_options: tuple[Option, ...]  # every choice priced (empty when the scenario fixed it)
+    arenas: Arenas
 
     @property
     def arena_size(self) -> int:
         return self.emitted.arena_size
 
+    def plan_lines(self) -> list[str]:
+        """The memory plan in a few lines: the arena, how the prefix runs, and what each of
+        the two optimisations (streaming, in-place updates) saves."""
+        a = self.arenas
+        how = "picked by the compiler (engine.prefix: auto)" if self.prefix_options else "set by engine.prefix"
+        lines = [f"  arena              {self.arena_size:>9} B   (training plan {self.train_plan.arena_size} B, "
+                 f"inference plan {self.infer_plan.arena_size} B)",
+                 f"  frozen prefix      {self.prefix.describe()}, {how}"]
+        if self.prefix_plan is not None:
+            lines.append(f"                     {self.prefix_plan.summary()}")
+        lines.append(f"  training arena     layer by layer: {a.layerwise_deferred} B with updates after the "
+                     f"backward pass, {a.layerwise_in_place} B in place; streamed prefix: "
+                     f"{a.streamed_deferred} B, {a.streamed_in_place} B")
+        return lines
+
     def files(self) -> dict[str, str]:
         return {"tt_model.h": self.emitted.header, "tt_model.c": self.emitted.source}
 
 
-def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions) -> CompiledTraining:
-    """autodiff -> prune -> schedule -> memory plan -> C."""
-    train = prune(autodiff(qmodel), qmodel, scheme)
+def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
+                     prefix: PrefixChoice | None = None) -> CompiledTraining:
+    """autodiff -> prune -> stream the frozen prefix -> schedule -> memory plan -> C.
+
+    ``prefix=None`` lets ``patch.choose`` pick where streaming ends and the strip height
+    (smallest arena, then fewest recomputed MACs); a ``PrefixChoice`` fixes them
+    (``PrefixChoice(None)``: layer by layer; ``rows=0``: the best height for that end).
+    """
+    layer_train = prune(autodiff(qmodel), qmodel, scheme)
+    bufs, steps = forward_program(qmodel, training=False)
+    layer_infer = Program(tuple(bufs), tuple(steps))
+    priced: tuple[Option, ...] = ()
+    if prefix is None or (prefix.end is not None and prefix.rows == 0):
+        priced = tuple(patch.options(layer_train, layer_infer, qmodel, prefix.end if prefix else None))
+        prefix = patch.choose(list(priced)).choice
+    train, infer, pplan = patch.apply(layer_train, layer_infer, qmodel, prefix)
     train_plan = plan_memory(lifetimes(train))
     deferred = plan_memory(lifetimes(train, qmodel, deferred_updates=True)).arena_size
-    bufs, steps = forward_program(qmodel, training=False)
-    infer = Program(tuple(bufs), tuple(steps))
     infer_plan = plan_memory(lifetimes(infer))
+    arenas = Arenas(plan_memory(lifetimes(layer_train, qmodel, deferred_updates=True)).arena_size,
+                    plan_memory(lifetimes(layer_train)).arena_size, deferred, train_plan.arena_size)
     emitted = emit(qmodel, scheme, train, train_plan, infer, infer_plan, opts)
-    return CompiledTraining(train, train_plan, infer, infer_plan, deferred, emitted)
+    return CompiledTraining(train, train_plan, infer, infer_plan, deferred, emitted, prefix, pplan,
+                            priced, arenas)
 
 
 def emit_dataset(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,

@@ -17,6 +17,7 @@ from ..model.qmodel import QAdd, QAvgPool, QConv, QLinearFloat, QModel
 from ..sparse.scheme import ResolvedScheme
 from .cformat import c_array, c_float
 from .memplan import MemoryPlan
+from .patch import TILES, PatchPlan
 from .program import INPUT, Program, Step
 from .prune import layer_updates
 
@@ -103,10 +104,11 @@ class _Emitter:
                 self.array(f"L{i}_mult", layer.multiplier, trainable=False)
                 self.array(f"L{i}_shift", layer.shift, trainable=False)
                 h, w, _ = self.q.graph.shapes()[op.input]
-                self.decls.append((f"L{i}_p L{i}_q",
+                self.decls.append((f"L{i}_p",
                     f"static const tt_conv_params L{i}_p = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
                     f"{op.kernel}, {op.stride}, {op.padding}, {k}, {layer.x.zero_point}, "
-                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}}};\n"
+                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, 0, 0, 0}};\n"))
+                self.decls.append((f"L{i}_q",
                     f"static const tt_per_channel_quant L{i}_q = {{L{i}_mult, L{i}_shift}};\n"))
             elif isinstance(layer, QAdd):
                 self.decls.append((f"L{i}_p",
@@ -134,8 +136,52 @@ class _Emitter:
         b = program.buffer(name)
         return f"(({_CTYPE[b.dtype]} *)(tt_arena + {plan.offset(name)}))"
 
+    def stream(self, s: Step, plan: MemoryPlan) -> str:
+        """The streamed prefix (patch.py): per strip, each layer over its row range, from
+        and into tiles; the last layer writes its rows straight into the end tensor."""
+        pp: PatchPlan = s.plan
+        shapes = self.q.graph.shapes()
+        tiles = plan.offset(TILES)
+        out: list[str] = []
+        for si, strip in enumerate(pp.strips):
+            have = {self.q.layers[li].op.output: rows for li, rows in zip(pp.layers, strip)}
+
+            def at(t: str, row: int, have: dict = have) -> str:  # int8 pointer to image row ``row`` of t
+                h, w, c = shapes[t]
+                if t == self.q.graph.input:
+                    return f"(x + {row * w * c})"
+                if t == pp.end:
+                    return f"((int8_t *)(tt_arena + {plan.offset(t) + row * w * c}))"
+                return f"((int8_t *)(tt_arena + {tiles + pp.offset(t) + (row - have[t][0]) * w * c}))"
+
+            out.append(f"/* strip {si}: {pp.end} rows {strip[-1][0]}..{strip[-1][1] - 1} */")
+            for li, (a, b) in zip(pp.layers, strip):
+                layer = self.q.layers[li]
+                if isinstance(layer, QConv):
+                    op = layer.op
+                    h, w, _ = shapes[op.input]
+                    x0 = 0 if op.input == self.q.graph.input else have[op.input][0]
+                    name = f"S{si}_L{li}_p"
+                    decl = (f"static const tt_conv_params {name} = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
+                            f"{op.kernel}, {op.stride}, {op.padding}, 0, {layer.x.zero_point}, "
+                            f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, {x0}, {a}, {b - a}}};\n")
+                    if (name, decl) not in self.decls:  # training and inference share the strips
+                        assert all(n != name for n, _ in self.decls), name
+                        self.decls.append((name, decl))
+                    out.append(f"{_KERNEL[op.kind]}_s8(&{name}, &L{li}_q, {at(op.input, x0)}, NULL, "
+                               f"L{li}_whi, L{li}_bias, {at(op.output, a)}, NULL);")
+                else:
+                    assert isinstance(layer, QAdd)
+                    ta, tb = layer.op.inputs
+                    _, w, c = shapes[layer.op.output]
+                    out.append(f"tt_add_s8(&L{li}_p, {at(ta, a)}, {at(tb, a)}, {at(layer.op.output, a)}, "
+                               f"{(b - a) * w * c});")
+        return "\n    ".join(out)
+
     def step(self, s: Step, program: Program, plan: MemoryPlan) -> str:
         i = s.layer
+        if s.kind == "stream":
+            return self.stream(s, plan)
         layer = self.q.layers[i]
         B = lambda n: self.buf(program, plan, n)  # noqa: E731
         r, w = [B(n) for n in s.reads], [B(n) for n in s.writes]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from math import prod
+from typing import Any
 
 INPUT = "input"
 
@@ -26,6 +27,7 @@ STEP_KINDS = {
     "weight_update": "weight gradient and in-place update of the trainable slice (QAS)",
     "grad_input": "gradient of a conv's input (with the weights as updated)",
     "grad_accum": "add a second gradient contribution into a tensor's gradient",
+    "stream": "the frozen prefix strip by strip (patch.py): input -> its last tensor, via tiles",
 }
 
 
@@ -49,6 +51,7 @@ class Step:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     k: int = 0  # trainable input channels (weight_update, save_slice)
+    plan: Any = None  # a stream step's patch.PatchPlan
 
     def __post_init__(self) -> None:
         if self.kind not in STEP_KINDS:
@@ -76,6 +79,8 @@ class Program:
         lines = []
         for i, s in enumerate(self.steps):
             k = f" k={s.k}" if s.kind in ("weight_update", "save_slice") else ""
+            if s.kind == "stream":
+                k = f" layers L{s.plan.layers[0]}..L{s.plan.layers[-1]}, {len(s.plan.strips)} strips"
             lines.append(f"{i:4d} {s.kind:<13} L{s.layer:<3} {', '.join(s.reads)} -> "
                          f"{', '.join(s.writes) or '(params)'}{k}")
         return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Streamed frozen prefix: run the early, frozen layers strip by strip (patch-based inference).
+
+The largest activations of a CNN at 128x128 live in its first stage (MobileNetV2-w0.35's
+block-1 expansion alone is 64x64x48 = 196,608 B), yet a sparse update never trains there:
+those layers only produce the feature map the trainable part starts from. This pass runs
+that frozen prefix in horizontal strips, as MCUNetV2's patch-based inference does (Lin et
+al., NeurIPS 2021, §3) but with full-width strips, so only rows carry a halo:
+
+* the prefix ends at a tensor ``end`` (the first tensor a later step still reads); ``end``
+  is produced ``rows`` output rows at a time, straight into its own arena buffer;
+* for one strip, every tensor of the prefix is needed only over a range of rows, found by
+  walking the prefix backwards (a k x k, stride s, pad p conv needs input rows
+  ``[r0*s - p, (r1-1)*s - p + k)`` clipped to the image; an add needs the same rows of both
+  inputs); each such range is computed into a small tile buffer, and the rows two
+  neighbouring strips both need (the halo) are computed twice;
+* the tiles of one strip get their own static plan (``plan_memory`` over their lifetimes
+  within the strip), so the whole prefix needs one ``tiles`` buffer of that plan's size.
+
+Each output element is computed by the same integer operations as the layer-by-layer
+forward, so the result is bit-identical; only the row ranges change (the kernels' row-range
+fields ``x_row0``, ``out_row0``, ``out_rows``, docs in ``tt_kernels.h``).
+
+``choose`` prices every valid end and strip height with the real planner on the real
+program and picks the smallest arena, then the fewest recomputed MACs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from math import ceil, prod
+
+from ..model.qmodel import QAdd, QConv, QModel
+from .memplan import Lifetime, plan_memory
+from .program import INPUT, Buffer, Program, Step
+
+TILES = "tiles"
+
+
+class PrefixError(ValueError):
+    """A fixed prefix the program cannot stream (its end or strip height)."""
+
+
+@dataclass(frozen=True)
+class PrefixChoice:
+    """Where streaming ends and how many rows of ``end`` one strip produces (a scenario's
+    ``engine.prefix``); ``end=None`` means layer by layer."""
+
+    end: str | None
+    rows: int = 0
+
+    def describe(self) -> str:
+        return "layer by layer" if self.end is None else f"streamed up to {self.end}, {self.rows} row(s) per strip"
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    """The streamed prefix: its layers, per strip the output rows each layer computes, and
+    where each tile sits in the ``tiles`` buffer."""
+
+    layers: tuple[int, ...]  # indices into QModel.layers, in order
+    end: str
+    rows: int
+    strips: tuple[tuple[tuple[int, int], ...], ...]  # [strip][position in layers] -> [r0, r1)
+    tile_offset: tuple[tuple[str, int], ...]  # tensor -> byte offset in the tiles buffer
+    tiles_size: int
+    macs_layerwise: int  # the prefix's MACs when run layer by layer
+    macs_streamed: int  # ... when streamed (halo rows computed once per strip that needs them)
+
+    def offset(self, tensor: str) -> int:
+        return dict(self.tile_offset)[tensor]
+
+    @property
+    def extra_macs(self) -> int:
+        return self.macs_streamed - self.macs_layerwise
+
+    def summary(self) -> str:
+        pct = 100.0 * self.extra_macs / self.macs_layerwise if self.macs_layerwise else 0.0
+        return (f"frozen prefix streamed: {len(self.layers)} layers up to {self.end}, {len(self.strips)} "
+                f"strips of {self.rows} row(s); tiles {self.tiles_size} B; recomputed halos "
+                f"+{self.extra_macs} MACs (+{pct:.1f}% of the prefix's {self.macs_layerwise})")
+
+
+def _row_macs(layer: QConv, out_w: int) -> int:
+    op = layer.op
+    per_out = op.kernel * op.kernel * (1 if op.kind == "depthwise" else op.in_ch)
+    return out_w * op.out_ch * per_out
+
+
+def candidate_ends(program: Program, qmodel: QModel) -> list[int]:
+    """Step indices j such that steps[0..j] can be streamed: only frozen int8 convs (no
+    mask, no saved slice) and adds, and nothing after j reads a tensor they write except
+    the one step j writes (a feature map)."""
+    shapes = qmodel.graph.shapes()
+    out: list[int] = []
+    written: set[str] = set()
+    for j, s in enumerate(program.steps):
+        if s.kind not in ("conv", "add") or len(s.writes) != 1:
+            break
+        written.add(s.writes[0])
+        end = s.writes[0]
+        later = {r for t in program.steps[j + 1:] for r in t.reads}
+        if len(shapes[end]) == 3 and not (later & (written - {end})) and j >= 1:
+            out.append(j)
+    return out
+
+
+def plan_strips(program: Program, qmodel: QModel, j: int, rows: int) -> PatchPlan:
+    """Strips of ``rows`` rows of the tensor step ``j`` writes, over steps[0..j]."""
+    shapes = qmodel.graph.shapes()
+    steps = program.steps[:j + 1]
+    layers = tuple(s.layer for s in steps)
+    end = steps[-1].writes[0]
+    height = shapes[end][0]
+    if not 1 <= rows <= height:
+        raise PrefixError(f"rows must be 1..{height} for {end} (its height), got {rows}")
+
+    def row_bytes(t: str) -> int:
+        return shapes[t][1] * shapes[t][2]
+
+    strips = []
+    tile_rows: dict[str, int] = {}
+    for r0 in range(0, height, rows):
+        need: dict[str, tuple[int, int]] = {end: (r0, min(height, r0 + rows))}
+        for s in reversed(steps):
+            layer = qmodel.layers[s.layer]
+            a, b = need[s.writes[0]]
+            if isinstance(layer, QConv):
+                op = layer.op
+                h_in = shapes[op.input][0]
+                want = {op.input: (max(0, a * op.stride - op.padding),
+                                   min(h_in, (b - 1) * op.stride - op.padding + op.kernel))}
+            else:
+                assert isinstance(layer, QAdd)
+                want = {t: (a, b) for t in layer.op.inputs}
+            for t, (lo, hi) in want.items():
+                if t in need:
+                    lo, hi = min(lo, need[t][0]), max(hi, need[t][1])
+                need[t] = (lo, hi)
+        strips.append(tuple(need[s.writes[0]] for s in steps))
+        for s in steps[:-1]:
+            a, b = need[s.writes[0]]
+            tile_rows[s.writes[0]] = max(tile_rows.get(s.writes[0], 0), b - a)
+
+    # one plan for the tiles of a strip: a tile lives from its producer to its last reader
+    pos = {s.writes[0]: i for i, s in enumerate(steps)}
+    last = {t: max(i for i, s in enumerate(steps) if t in s.reads) for t in tile_rows}
+    tiles = plan_memory([Lifetime(t, tile_rows[t] * row_bytes(t), pos[t], last[t]) for t in tile_rows])
+
+    layerwise = streamed = 0
+    for i, s in enumerate(steps):
+        layer = qmodel.layers[s.layer]
+        if isinstance(layer, QConv):
+            h, w, _ = shapes[layer.op.output]
+            per_row = _row_macs(layer, w)
+            layerwise += h * per_row
+            streamed += sum(st[i][1] - st[i][0] for st in strips) * per_row
+    return PatchPlan(layers, end, rows, tuple(strips),
+                     tuple((p.buf.name, p.offset) for p in tiles.placements), tiles.arena_size,
+                     layerwise, streamed)
+
+
+def stream_prefix(program: Program, plan: PatchPlan) -> Program:
+    """Replace the prefix's steps by one ``stream`` step that writes ``end`` (and the tiles)."""
+    n = len(plan.layers)
+    assert tuple(s.layer for s in program.steps[:n]) == plan.layers
+    tiles = Buffer(TILES, "i8", (max(plan.tiles_size, 1),), "tiles")
+    step = Step("stream", plan.layers[-1], (INPUT,), (plan.end, TILES), plan=plan)
+    steps = [step, *program.steps[n:]]
+    kept = program.with_steps(steps)
+    return replace(kept, buffers=(*kept.buffers, tiles))
+
+
+def heights(program: Program, qmodel: QModel, j: int) -> list[int]:
+    """The strip heights worth trying for an end at step j: one per distinct strip count."""
+    h = qmodel.graph.shapes()[program.steps[j].writes[0]][0]
+    return sorted({ceil(h / n) for n in range(1, h + 1)})
+
+
+def find_end(program: Program, qmodel: QModel, end: str) -> int:
+    for j in candidate_ends(program, qmodel):
+        if program.steps[j].writes[0] == end:
+            return j
+    valid = [program.steps[j].writes[0] for j in candidate_ends(program, qmodel)]
+    raise PrefixError(f"{end!r} cannot end the streamed prefix (a later step reads a tensor before it, "
+                      f"or it is trained); valid ends: {', '.join(valid) or 'none'}")
+
+
+def tensor_bytes(qmodel: QModel, tensor: str) -> int:
+    return prod(qmodel.graph.shapes()[tensor])
+
+
+@dataclass(frozen=True)
+class Option:
+    """One priced way to run the prefix: the arena it needs (training and inference) and
+    the MACs its halos recompute."""
+
+    choice: PrefixChoice
+    arena: int
+    extra_macs: int
+
+
+#: ``choose`` takes the smallest arena, then among the options within this many bytes of
+#: it, the one recomputing the fewest MACs (a few hundred bytes are not worth a slower step).
+ARENA_SLACK = 1024
+
+
+def apply(train: Program, infer: Program, qmodel: QModel,
+          choice: PrefixChoice) -> tuple[Program, Program, PatchPlan | None]:
+    """Both programs with the prefix streamed as ``choice`` says (the same strips)."""
+    if choice.end is None:
+        return train, infer, None
+    plan = plan_strips(train, qmodel, find_end(train, qmodel, choice.end), choice.rows)
+    iplan = plan_strips(infer, qmodel, find_end(infer, qmodel, choice.end), choice.rows)
+    return stream_prefix(train, plan), stream_prefix(infer, iplan), plan
+
+
+def options(train: Program, infer: Program, qmodel: QModel, end: str | None = None) -> list[Option]:
+    """Every valid end (or only ``end``) and strip height, priced with the real planner;
+    layer by layer first (unless ``end`` is given)."""
+    from .schedule import lifetimes
+
+    def arena(p: Program) -> int:
+        return plan_memory(lifetimes(p)).arena_size
+
+    out = [] if end else [Option(PrefixChoice(None), max(arena(train), arena(infer)), 0)]
+    infer_ends = {infer.steps[j].writes[0] for j in candidate_ends(infer, qmodel)}
+    ends = [find_end(train, qmodel, end)] if end else candidate_ends(train, qmodel)
+    for j in ends:
+        t_end = train.steps[j].writes[0]
+        if t_end not in infer_ends:
+            continue
+        for rows in heights(train, qmodel, j):
+            t, i, plan = apply(train, infer, qmodel, PrefixChoice(t_end, rows))
+            assert plan is not None
+            out.append(Option(PrefixChoice(t_end, rows), max(arena(t), arena(i)), plan.extra_macs))
+    return out
+
+
+def choose(opts: list[Option]) -> Option:
+    """The smallest arena; within ``ARENA_SLACK`` of it, the fewest recomputed MACs."""
+    if not opts:
+        raise PrefixError("no valid way to stream this prefix")
+    best = min(o.arena for o in opts)
+    return min((o for o in opts if o.arena <= best + ARENA_SLACK), key=lambda o: (o.extra_macs, o.arena))
