@@ -136,6 +136,9 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
 /* Residual add of n elements. y may alias a or b. */
 void tt_add_s8(const tt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y, int32_t n);
 
+/* Move n bytes to dst from src, dst < src (the ranges may overlap): copies front to back. */
+void tt_move_s8(int8_t *dst, const int8_t *src, int32_t n);
+
 /* Global average pool: x [h][w][c] -> y [c]. */
 void tt_avgpool_s8(const tt_avgpool_params *p, const int8_t *x, int8_t *y);
 
@@ -203,6 +206,12 @@ void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const
                                 const int8_t *w_hi, const float *w_scale, float *g_x);
 void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                               const int8_t *w_hi, const float *w_scale, float *g_x);
+/* tt_dwconv2d_grad_input_f32 in place, for stride 1 and K <= TT_DW_INPLACE_MAX_K (output
+ * size == input size): g holds g_a on entry and g_x on return, bit for bit the same values;
+ * tmp holds in_h * in_w floats (one channel's plane). */
+#define TT_DW_INPLACE_MAX_K 7
+void tt_dwconv2d_grad_input_inplace_f32(const tt_conv_params *p, float *g, const int8_t *w_lo,
+                                        const int8_t *w_hi, const float *w_scale, float *tmp);
 
 /* ---- updates (docs section 8) ------------------------------------------------------------ */
 

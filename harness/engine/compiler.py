@@ -10,6 +10,7 @@ from ..sparse.scheme import ResolvedScheme
 from .autodiff import autodiff, forward_program
 from .emit_c import EmittedModel, TrainOptions, emit
 from . import patch
+from .inplace import inplace_dw_grads
 from .memplan import MemoryPlan, plan_memory
 from .patch import Option, PatchPlan, PrefixChoice
 from .program import Program
@@ -66,18 +67,21 @@ class CompiledTraining:
 
 def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
                      prefix: PrefixChoice | None = None) -> CompiledTraining:
-    """autodiff -> prune -> stream the frozen prefix -> schedule -> memory plan -> C.
+    """autodiff -> prune -> in-place depthwise gradients -> stream the frozen prefix ->
+    schedule -> memory plan -> C.
 
     ``prefix=None`` lets ``patch.choose`` pick where streaming ends and the strip height
     (smallest arena, then fewest recomputed MACs); a ``PrefixChoice`` fixes them
-    (``PrefixChoice(None)``: layer by layer; ``rows=0``: the best height for that end).
+    (``PrefixChoice(None)``: layer by layer; ``rows=0`` or ``mode=""``: the best for that end).
     """
-    layer_train = prune(autodiff(qmodel), qmodel, scheme)
+    layer_train = inplace_dw_grads(prune(autodiff(qmodel), qmodel, scheme), qmodel)
     bufs, steps = forward_program(qmodel, training=False)
     layer_infer = Program(tuple(bufs), tuple(steps))
     priced: tuple[Option, ...] = ()
-    if prefix is None or (prefix.end is not None and prefix.rows == 0):
-        priced = tuple(patch.options(layer_train, layer_infer, qmodel, prefix.end if prefix else None))
+    if prefix is None or (prefix.end is not None and (prefix.rows == 0 or not prefix.mode)):
+        priced = tuple(o for o in patch.options(layer_train, layer_infer, qmodel, prefix.end if prefix else None)
+                       if prefix is None or ((not prefix.rows or o.choice.rows == prefix.rows)
+                                             and (not prefix.mode or o.choice.mode == prefix.mode)))
         prefix = patch.choose(list(priced)).choice
     train, infer, pplan = patch.apply(layer_train, layer_infer, qmodel, prefix)
     train_plan = plan_memory(lifetimes(train))

@@ -138,7 +138,8 @@ class _Emitter:
 
     def stream(self, s: Step, plan: MemoryPlan) -> str:
         """The streamed prefix (patch.py): per strip, each layer over its row range, from
-        and into tiles; the last layer writes its rows straight into the end tensor."""
+        and into tiles; the last layer writes its rows straight into the end tensor. In
+        slide mode a window first moves up the halo rows it keeps."""
         pp: PatchPlan = s.plan
         shapes = self.q.graph.shapes()
         tiles = plan.offset(TILES)
@@ -155,8 +156,18 @@ class _Emitter:
                 return f"((int8_t *)(tt_arena + {tiles + pp.offset(t) + (row - have[t][0]) * w * c}))"
 
             out.append(f"/* strip {si}: {pp.end} rows {strip[-1][0]}..{strip[-1][1] - 1} */")
-            for li, (a, b) in zip(pp.layers, strip):
+            for pos, li in enumerate(pp.layers):
                 layer = self.q.layers[li]
+                t_out = layer.op.output
+                keep = pp.kept(si, pos)
+                if keep:
+                    _, w, c = shapes[t_out]
+                    n0, p0 = have[t_out][0], pp.strips[si - 1][pos][0]  # rows n0.. move to the top
+                    src = at(t_out, n0, {t_out: (p0, 0)})
+                    out.append(f"tt_move_s8({at(t_out, n0)}, {src}, {keep * w * c});")
+                a, b = pp.computed(si, pos)
+                if a >= b:
+                    continue
                 if isinstance(layer, QConv):
                     op = layer.op
                     h, w, _ = shapes[op.input]
@@ -169,12 +180,12 @@ class _Emitter:
                         assert all(n != name for n, _ in self.decls), name
                         self.decls.append((name, decl))
                     out.append(f"{_KERNEL[op.kind]}_s8(&{name}, &L{li}_q, {at(op.input, x0)}, NULL, "
-                               f"L{li}_whi, L{li}_bias, {at(op.output, a)}, NULL);")
+                               f"L{li}_whi, L{li}_bias, {at(t_out, a)}, NULL);")
                 else:
                     assert isinstance(layer, QAdd)
                     ta, tb = layer.op.inputs
-                    _, w, c = shapes[layer.op.output]
-                    out.append(f"tt_add_s8(&L{li}_p, {at(ta, a)}, {at(tb, a)}, {at(layer.op.output, a)}, "
+                    _, w, c = shapes[t_out]
+                    out.append(f"tt_add_s8(&L{li}_p, {at(ta, a)}, {at(tb, a)}, {at(t_out, a)}, "
                                f"{(b - a) * w * c});")
         return "\n    ".join(out)
 
@@ -229,6 +240,12 @@ class _Emitter:
             whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
             return (f"{_KERNEL[layer.op.kind]}_grad_input_f32(&L{i}_p, {r[0]}, {wlo}, {whi}, "
                     f"L{i}_wscale, {w[0]});")
+        if s.kind == "grad_input_inplace":
+            assert isinstance(layer, QConv) and layer.op.kind == "depthwise"
+            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
+            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            return (f"tt_dwconv2d_grad_input_inplace_f32(&L{i}_p, {w[0]}, {wlo}, {whi}, L{i}_wscale, "
+                    f"{w[1]});")
         if s.kind == "grad_accum":
             n = int(np.prod(program.buffer(s.reads[1]).shape))
             return f"tt_accumulate_f32({r[0]}, {r[1]}, {n});"

@@ -29,10 +29,11 @@ from dataclasses import dataclass, replace
 from math import ceil, prod
 
 from ..model.qmodel import QAdd, QConv, QModel
-from .memplan import Lifetime, plan_memory
+from .memplan import ALIGN, Lifetime, plan_memory
 from .program import INPUT, Buffer, Program, Step
 
 TILES = "tiles"
+MODES = ("recompute", "slide")
 
 
 class PrefixError(ValueError):
@@ -46,9 +47,12 @@ class PrefixChoice:
 
     end: str | None
     rows: int = 0
+    mode: str = ""  # "recompute" | "slide"; "" with rows 0: let ``choose`` pick
 
     def describe(self) -> str:
-        return "layer by layer" if self.end is None else f"streamed up to {self.end}, {self.rows} row(s) per strip"
+        if self.end is None:
+            return "layer by layer"
+        return f"streamed up to {self.end}, {self.rows} row(s) per strip, {self.mode}"
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,35 @@ class PatchPlan:
     layers: tuple[int, ...]  # indices into QModel.layers, in order
     end: str
     rows: int
-    strips: tuple[tuple[tuple[int, int], ...], ...]  # [strip][position in layers] -> [r0, r1)
+    mode: str  # "recompute" | "slide"
+    strips: tuple[tuple[tuple[int, int], ...], ...]  # [strip][position] -> rows [r0, r1) held after it
     tile_offset: tuple[tuple[str, int], ...]  # tensor -> byte offset in the tiles buffer
     tiles_size: int
     macs_layerwise: int  # the prefix's MACs when run layer by layer
-    macs_streamed: int  # ... when streamed (halo rows computed once per strip that needs them)
+    macs_streamed: int  # ... when streamed (recompute: halo rows once per strip that needs them)
+    moved_bytes: int  # slide: bytes of halo rows moved up the windows, over all strips
 
     def offset(self, tensor: str) -> int:
         return dict(self.tile_offset)[tensor]
+
+    def computed(self, si: int, pos: int) -> tuple[int, int]:
+        """Rows of layer ``pos``'s output that strip ``si`` computes."""
+        r0, r1 = self.strips[si][pos]
+        if self.mode == "slide" and si > 0 and pos < len(self.layers) - 1:
+            r0 = max(r0, self.strips[si - 1][pos][1])
+        return r0, r1
+
+    def kept(self, si: int, pos: int) -> int:
+        """Rows a slide window moves up before strip ``si`` (0: none)."""
+        if self.mode != "slide" or si == 0 or pos == len(self.layers) - 1:
+            return 0
+        (p0, p1), (n0, _) = self.strips[si - 1][pos], self.strips[si][pos]
+        return max(0, p1 - n0) if n0 > p0 else 0
+
+    def extra_instructions(self) -> int:
+        """A rough price for ``choose``: one instruction per recomputed MAC and one per 4 moved
+        bytes (word copies). The run measures the real cost."""
+        return self.extra_macs + self.moved_bytes // 4
 
     @property
     def extra_macs(self) -> int:
@@ -74,9 +99,11 @@ class PatchPlan:
 
     def summary(self) -> str:
         pct = 100.0 * self.extra_macs / self.macs_layerwise if self.macs_layerwise else 0.0
-        return (f"frozen prefix streamed: {len(self.layers)} layers up to {self.end}, {len(self.strips)} "
-                f"strips of {self.rows} row(s); tiles {self.tiles_size} B; recomputed halos "
-                f"+{self.extra_macs} MACs (+{pct:.1f}% of the prefix's {self.macs_layerwise})")
+        cost = (f"recomputed halos +{self.extra_macs} MACs (+{pct:.1f}% of the prefix's {self.macs_layerwise})"
+                if self.mode == "recompute" else
+                f"halo rows kept in sliding windows: no MAC twice, {self.moved_bytes} B moved")
+        return (f"frozen prefix streamed ({self.mode}): {len(self.layers)} layers up to {self.end}, "
+                f"{len(self.strips)} strips of {self.rows} row(s); tiles {self.tiles_size} B; {cost}")
 
 
 def _row_macs(layer: QConv, out_w: int) -> int:
@@ -103,8 +130,16 @@ def candidate_ends(program: Program, qmodel: QModel) -> list[int]:
     return out
 
 
-def plan_strips(program: Program, qmodel: QModel, j: int, rows: int) -> PatchPlan:
-    """Strips of ``rows`` rows of the tensor step ``j`` writes, over steps[0..j]."""
+def plan_strips(program: Program, qmodel: QModel, j: int, rows: int, mode: str = "recompute") -> PatchPlan:
+    """Strips of ``rows`` rows of the tensor step ``j`` writes, over steps[0..j].
+
+    ``mode="recompute"``: each strip computes every row it needs (halos twice), and the tiles
+    of one strip share memory by their lifetimes within it. ``mode="slide"``: each tile is a
+    window that slides down its tensor; the halo rows the previous strip computed are moved
+    up instead of recomputed (line buffers: no MAC twice, tiles all live at once).
+    """
+    if mode not in MODES:
+        raise PrefixError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     shapes = qmodel.graph.shapes()
     steps = program.steps[:j + 1]
     layers = tuple(s.layer for s in steps)
@@ -118,11 +153,19 @@ def plan_strips(program: Program, qmodel: QModel, j: int, rows: int) -> PatchPla
 
     strips = []
     tile_rows: dict[str, int] = {}
+    held: dict[str, tuple[int, int]] = {}  # slide: each window's rows after the previous strip
     for r0 in range(0, height, rows):
         need: dict[str, tuple[int, int]] = {end: (r0, min(height, r0 + rows))}
         for s in reversed(steps):
             layer = qmodel.layers[s.layer]
-            a, b = need[s.writes[0]]
+            t = s.writes[0]
+            if t not in need:  # slide: no fresh row of its consumers needs a new row of it
+                need[t] = held[t]
+            a, b = need[t]
+            if mode == "slide" and t in held:  # only the rows not computed yet drive the inputs
+                a = max(a, held[t][1])
+                if a >= b:
+                    continue
             if isinstance(layer, QConv):
                 op = layer.op
                 h_in = shapes[op.input][0]
@@ -136,26 +179,39 @@ def plan_strips(program: Program, qmodel: QModel, j: int, rows: int) -> PatchPla
                     lo, hi = min(lo, need[t][0]), max(hi, need[t][1])
                 need[t] = (lo, hi)
         strips.append(tuple(need[s.writes[0]] for s in steps))
+        held = {s.writes[0]: need[s.writes[0]] for s in steps[:-1]}
         for s in steps[:-1]:
             a, b = need[s.writes[0]]
             tile_rows[s.writes[0]] = max(tile_rows.get(s.writes[0], 0), b - a)
 
-    # one plan for the tiles of a strip: a tile lives from its producer to its last reader
-    pos = {s.writes[0]: i for i, s in enumerate(steps)}
-    last = {t: max(i for i, s in enumerate(steps) if t in s.reads) for t in tile_rows}
-    tiles = plan_memory([Lifetime(t, tile_rows[t] * row_bytes(t), pos[t], last[t]) for t in tile_rows])
+    if mode == "recompute":
+        # one plan for the tiles of a strip: a tile lives from its producer to its last reader
+        pos = {s.writes[0]: i for i, s in enumerate(steps)}
+        last = {t: max(i for i, s in enumerate(steps) if t in s.reads) for t in tile_rows}
+        tiles = plan_memory([Lifetime(t, tile_rows[t] * row_bytes(t), pos[t], last[t]) for t in tile_rows])
+        offsets = tuple((p.buf.name, p.offset) for p in tiles.placements)
+        size = tiles.arena_size
+    else:  # every window lives through all strips
+        placed, size = [], 0
+        for t in tile_rows:
+            placed.append((t, size))
+            size += -(-tile_rows[t] * row_bytes(t) // ALIGN) * ALIGN
+        offsets = tuple(placed)
+    plan = PatchPlan(layers, end, rows, mode, tuple(strips), offsets, size, 0, 0, 0)
 
-    layerwise = streamed = 0
+    layerwise = streamed = moved = 0
     for i, s in enumerate(steps):
         layer = qmodel.layers[s.layer]
+        for si in range(len(strips)):
+            keep = plan.kept(si, i)
+            if keep:
+                moved += keep * row_bytes(s.writes[0])
         if isinstance(layer, QConv):
             h, w, _ = shapes[layer.op.output]
             per_row = _row_macs(layer, w)
             layerwise += h * per_row
-            streamed += sum(st[i][1] - st[i][0] for st in strips) * per_row
-    return PatchPlan(layers, end, rows, tuple(strips),
-                     tuple((p.buf.name, p.offset) for p in tiles.placements), tiles.arena_size,
-                     layerwise, streamed)
+            streamed += sum(c1 - c0 for c0, c1 in (plan.computed(si, i) for si in range(len(strips)))) * per_row
+    return replace(plan, macs_layerwise=layerwise, macs_streamed=streamed, moved_bytes=moved)
 
 
 def stream_prefix(program: Program, plan: PatchPlan) -> Program:
@@ -191,15 +247,15 @@ def tensor_bytes(qmodel: QModel, tensor: str) -> int:
 @dataclass(frozen=True)
 class Option:
     """One priced way to run the prefix: the arena it needs (training and inference) and
-    the MACs its halos recompute."""
+    its rough extra instructions (``PatchPlan.extra_instructions``)."""
 
     choice: PrefixChoice
     arena: int
-    extra_macs: int
+    extra: int
 
 
 #: ``choose`` takes the smallest arena, then among the options within this many bytes of
-#: it, the one recomputing the fewest MACs (a few hundred bytes are not worth a slower step).
+#: it, the one with the fewest extra instructions (a few hundred bytes are not worth a slower step).
 ARENA_SLACK = 1024
 
 
@@ -208,14 +264,15 @@ def apply(train: Program, infer: Program, qmodel: QModel,
     """Both programs with the prefix streamed as ``choice`` says (the same strips)."""
     if choice.end is None:
         return train, infer, None
-    plan = plan_strips(train, qmodel, find_end(train, qmodel, choice.end), choice.rows)
-    iplan = plan_strips(infer, qmodel, find_end(infer, qmodel, choice.end), choice.rows)
+    plan = plan_strips(train, qmodel, find_end(train, qmodel, choice.end), choice.rows, choice.mode)
+    iplan = plan_strips(infer, qmodel, find_end(infer, qmodel, choice.end), choice.rows, choice.mode)
     return stream_prefix(train, plan), stream_prefix(infer, iplan), plan
 
 
-def options(train: Program, infer: Program, qmodel: QModel, end: str | None = None) -> list[Option]:
-    """Every valid end (or only ``end``) and strip height, priced with the real planner;
-    layer by layer first (unless ``end`` is given)."""
+def options(train: Program, infer: Program, qmodel: QModel, end: str | None = None,
+            modes: tuple[str, ...] = MODES) -> list[Option]:
+    """Every valid end (or only ``end``), strip height and mode, priced with the real
+    planner; layer by layer first (unless ``end`` is given)."""
     from .schedule import lifetimes
 
     def arena(p: Program) -> int:
@@ -229,15 +286,17 @@ def options(train: Program, infer: Program, qmodel: QModel, end: str | None = No
         if t_end not in infer_ends:
             continue
         for rows in heights(train, qmodel, j):
-            t, i, plan = apply(train, infer, qmodel, PrefixChoice(t_end, rows))
-            assert plan is not None
-            out.append(Option(PrefixChoice(t_end, rows), max(arena(t), arena(i)), plan.extra_macs))
+            for mode in modes:
+                choice = PrefixChoice(t_end, rows, mode)
+                t, i, plan = apply(train, infer, qmodel, choice)
+                assert plan is not None
+                out.append(Option(choice, max(arena(t), arena(i)), plan.extra_instructions()))
     return out
 
 
 def choose(opts: list[Option]) -> Option:
-    """The smallest arena; within ``ARENA_SLACK`` of it, the fewest recomputed MACs."""
+    """The smallest arena; within ``ARENA_SLACK`` of it, the fewest extra instructions."""
     if not opts:
         raise PrefixError("no valid way to stream this prefix")
     best = min(o.arena for o in opts)
-    return min((o for o in opts if o.arena <= best + ARENA_SLACK), key=lambda o: (o.extra_macs, o.arena))
+    return min((o for o in opts if o.arena <= best + ARENA_SLACK), key=lambda o: (o.extra, o.arena))

@@ -27,6 +27,7 @@ STEP_KINDS = {
     "weight_update": "weight gradient and in-place update of the trainable slice (QAS)",
     "grad_input": "gradient of a conv's input (with the weights as updated)",
     "grad_accum": "add a second gradient contribution into a tensor's gradient",
+    "grad_input_inplace": "a stride-1 depthwise conv's input gradient over its output gradient (inplace.py)",
     "stream": "the frozen prefix strip by strip (patch.py): input -> its last tensor, via tiles",
 }
 
