@@ -99,10 +99,11 @@ SCHEMA: dict[str, Key] = {
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
     }),
     "engine": Key(None, doc="how the training compiler lays the program out", children={
-        "prefix": Key(_prefix, "auto", doc="the frozen early layers run in row strips with recomputed "
-                      "halos (patch-based): auto (the compiler picks where streaming ends and the strip "
-                      "height: smallest arena, then fewest recomputed MACs), none (layer by layer), or "
-                      "{until: <layer name>, rows: <n>} (rows optional)"),
+        "prefix": Key(_prefix, "auto", doc="the frozen early layers run in row strips (patch-based), "
+                      "halos recomputed or kept in sliding windows: auto (the compiler picks where "
+                      "streaming ends, the strip height and the mode: smallest arena, then fewest extra "
+                      "instructions), none (layer by layer), or {until: <layer name>, rows: <n>, mode: "
+                      "recompute | slide} (rows and mode optional: the best for that end)"),
     }),
     "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack; its lowest 256 B are an MPU guard "
                  "(an overflow faults). The gate counts all of it against budgets.sram; the stack item "
@@ -469,7 +470,8 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
     if isinstance(training.prefix, dict) and training.prefix["until"] not in {op.output for op in graph.ops}:
-        raise ScenarioError(f"{path}:{line}: engine.prefix.until: the model has no layer "
+        eline = v.line_of("engine") if isinstance(v, LineDict) else line
+        raise ScenarioError(f"{path}:{eline}: engine.prefix.until: the model has no layer "
                             f"{quote(training.prefix['until'])}",
                             "name a layer of the model's frozen early part, e.g. b1_pw2, or use prefix: auto")
     return model, data, training, graph

@@ -341,21 +341,25 @@ def _sparse_update(v: Any) -> Any:
 
 
 def _prefix(v: Any) -> Any:
-    """engine.prefix: auto | none | {until: <tensor>, rows: n} (rows optional)."""
+    """engine.prefix: auto | none | {until: <layer>, rows: n, mode: recompute | slide}
+    (rows and mode optional)."""
     if isinstance(v, str) and v.strip() in ("auto", "none"):
         return v.strip()
     if not isinstance(v, dict):
         raise ValueError(f"expected auto, none or {{until: <layer name>, rows: <n>}}, got {quote(v)}")
     for k in v:
-        if k not in ("until", "rows"):
-            raise ValueError(f"unknown key {quote(k, 60)}: use until, rows")
+        if k not in ("until", "rows", "mode"):
+            raise ValueError(f"unknown key {quote(k, 60)}: use until, rows, mode")
     if "until" not in v:
         raise ValueError("a fixed prefix needs until: <layer name> (the last streamed layer)")
     until = _name(v["until"])
     rows = v.get("rows")
     if rows is not None and not (_is_int(rows) and 1 <= rows <= 4096):
         raise ValueError(f"rows: expected a number of rows in 1..4096, got {quote(rows)}")
-    return {"until": until, "rows": rows}
+    mode = v.get("mode")
+    if mode is not None and mode not in ("recompute", "slide"):
+        raise ValueError(f"mode: expected recompute or slide, got {quote(mode)}")
+    return {"until": until, "rows": rows, "mode": mode}
 
 
 def _tolerance(parse: Callable[[Any], Limit]) -> Callable[[Any], Limit]:

@@ -74,7 +74,7 @@ def prefix_choice(spec: object) -> PrefixChoice | None:
     if spec == "none":
         return PrefixChoice(None)
     assert isinstance(spec, dict)
-    return PrefixChoice(spec["until"], spec["rows"] or 0)
+    return PrefixChoice(spec["until"], spec["rows"] or 0, spec["mode"] or "")
 
 
 @dataclass(frozen=True)
