@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..model.qmodel import QConv, QModel
-from .program import Buffer, Program, Step
+from .program import Buffer, Program
 
 MAX_KERNEL = 7  # TT_DW_INPLACE_MAX_K in tt_kernels.h
 

@@ -11,22 +11,30 @@ al., NeurIPS 2021, §3) but with full-width strips, so only rows carry a halo:
 * for one strip, every tensor of the prefix is needed only over a range of rows, found by
   walking the prefix backwards (a k x k, stride s, pad p conv needs input rows
   ``[r0*s - p, (r1-1)*s - p + k)`` clipped to the image; an add needs the same rows of both
-  inputs); each such range is computed into a small tile buffer, and the rows two
-  neighbouring strips both need (the halo) are computed twice;
-* the tiles of one strip get their own static plan (``plan_memory`` over their lifetimes
-  within the strip), so the whole prefix needs one ``tiles`` buffer of that plan's size.
+  inputs); each range is held in a small tile buffer.
+
+Two modes handle the rows two neighbouring strips both need (the halo):
+
+* ``recompute`` (MCUNetV2): every strip computes all its rows, halos twice; the tiles of
+  one strip share memory by their lifetimes within it (``plan_memory``);
+* ``slide`` (line buffers): each tile is a window sliding down its tensor; the halo rows the
+  previous strip computed are moved to the window's top (``tt_move_s8``) and only new rows
+  are computed, so no MAC runs twice; the windows all live at once.
 
 Each output element is computed by the same integer operations as the layer-by-layer
 forward, so the result is bit-identical; only the row ranges change (the kernels' row-range
 fields ``x_row0``, ``out_row0``, ``out_rows``, docs in ``tt_kernels.h``).
 
-``choose`` prices every valid end and strip height with the real planner on the real
-program and picks the smallest arena, then the fewest recomputed MACs.
+``options`` prices every valid end, strip height and mode with the real planner on the real
+programs (training and inference); ``choose`` takes the smallest arena, then the fewest
+extra instructions. On MobileNetV2-w0.35 at 128x128 with the paper's 49kb scheme it streams
+up to ``b2_add`` in 2-row slide strips: arena 245,760 -> 71,168 B for +138K instructions
+per step (recompute at the same end: +33.7M; benchmarks/bench_mbv2.py measures both).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import ceil, prod
+from math import ceil
 
 from ..model.qmodel import QAdd, QConv, QModel
 from .memplan import ALIGN, Lifetime, plan_memory
@@ -239,9 +247,6 @@ def find_end(program: Program, qmodel: QModel, end: str) -> int:
     raise PrefixError(f"{end!r} cannot end the streamed prefix (a later step reads a tensor before it, "
                       f"or it is trained); valid ends: {', '.join(valid) or 'none'}")
 
-
-def tensor_bytes(qmodel: QModel, tensor: str) -> int:
-    return prod(qmodel.graph.shapes()[tensor])
 
 
 @dataclass(frozen=True)
