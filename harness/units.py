@@ -63,6 +63,8 @@ def parse_ms(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a duration such as {example}, got {_show(value)}")
     if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > MAX_UNIT_VALUE:
+            raise ValueError(f"duration {_show(value)} is too large (at most {MAX_UNIT_VALUE} ms)")
         if not math.isfinite(value):
             raise ValueError(f"expected a duration such as {example}, got {_show(value)}")
         return float(value)
