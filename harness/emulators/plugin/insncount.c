@@ -11,6 +11,8 @@
  *                 as "tb <addr> <count>" lines (a block translated twice appears twice)
  *   limit=N       stop the emulator once N instructions have run: writes "limit N", the
  *                 totals, and exits with status 125 (a guard against hung guests)
+ *   decode=1      with classes=1: log "insn <addr> <class>" for each instruction translated
+ *                 (a check of the decoder against a disassembler: tests/emulators)
  *   classes=1     also count executed instructions by class (mode=insn only): each mark line
  *                 then carries the running class counters after <count>, in the order of the
  *                 "classes" line written first; "classcounts <c0> <c1> ..." is written at exit
@@ -119,6 +121,7 @@ static size_t n_marks;
 static struct tb_chunk *chunks;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int classes;
+static int decode_log;
 static uint64_t counters[N_COUNTERS];
 /* Fall-through address of the last executed block if it ended in a conditional flow change,
  * else 0 (one vCPU: the boards are single-core). */
@@ -423,12 +426,22 @@ static void decode32(unsigned hw1, unsigned hw2, struct decoded *d)
     }
 }
 
-/* Decode the instruction at the start of `bytes` (little-endian halfwords). */
-static struct decoded decode(const uint8_t *bytes, size_t size)
+/* The instruction's width in bytes, from its first halfword (ARMv7-M ARM, A5.1). QEMU 7.2's
+ * instruction data can hold more bytes than the instruction: its Thumb translator reads the
+ * next halfword too near the end of a page, and qemu_plugin_insn_size() then says 4 for a
+ * 16-bit instruction, so the size is never taken from there. */
+static size_t thumb_size(unsigned hw1)
+{
+    return (hw1 >> 11) >= 0x1Du ? 4u : 2u;
+}
+
+/* Decode the instruction at the start of `bytes` (little-endian halfwords; 4 bytes, zero
+ * beyond what QEMU gave). */
+static struct decoded decode(const uint8_t *bytes)
 {
     struct decoded d = {.cls = C_OTHER, .rn = -1, .rm = -1, .rt = -1};
     const unsigned hw1 = (unsigned)bytes[0] | ((unsigned)bytes[1] << 8);
-    if (size >= 4) {
+    if (thumb_size(hw1) == 4) {
         decode32(hw1, (unsigned)bytes[2] | ((unsigned)bytes[3] << 8), &d);
     } else {
         decode16(hw1, &d);
@@ -461,13 +474,17 @@ static void classify_tb(struct qemu_plugin_tb *tb, size_t n)
     uint64_t cond_fallthrough = 0;
     for (size_t i = 0; i < n; ++i) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-        const size_t size = qemu_plugin_insn_size(insn);
+        const size_t avail = qemu_plugin_insn_size(insn);
         uint8_t bytes[4] = {0};
-        memcpy(bytes, qemu_plugin_insn_data(insn), size < 4 ? size : 4);
-        struct decoded d = decode(bytes, size);
+        memcpy(bytes, qemu_plugin_insn_data(insn), avail < 4 ? avail : 4);
+        const size_t size = thumb_size((unsigned)bytes[0] | ((unsigned)bytes[1] << 8));
+        struct decoded d = decode(bytes);
         const int conditional = it_left > 0;
         it_left = d.it_len ? d.it_len : (it_left ? it_left - 1 : 0);
         count_insn(insn, d.cls, 1);
+        if (decode_log) {
+            fprintf(out, "insn 0x%" PRIx64 " %s\n", qemu_plugin_insn_vaddr(insn), counter_names[d.cls]);
+        }
         if (d.cls == C_LOAD_STORE_MULTIPLE) {
             count_insn(insn, X_MULTIPLE_REGS, d.words);
         }
@@ -576,6 +593,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 return fail("bad mark address", arg);
             }
             marks[n_marks++] = addr & ~(uint64_t)1; /* Thumb bit */
+        } else if (klen == 6 && strncmp(arg, "decode", 6) == 0) {
+            decode_log = strcmp(v, "0") != 0;
         } else if (klen == 7 && strncmp(arg, "classes", 7) == 0) {
             classes = strcmp(v, "0") != 0;
         } else if (klen == 7 && strncmp(arg, "profile", 7) == 0) {
