@@ -1,7 +1,8 @@
 """The QEMU backend: runs a firmware ELF on the board's QEMU machine, deterministically
 (``-icount shift=0``), with the counting plugin, a wall-clock timeout that kills a hung guest,
 a cap on console output that stops a flooding one, and turns the exit record, console and
-plugin output into a ``Run``.
+plugin output into a ``Run``. The plugin counts every instruction, and by class (``classes=1``:
+the counters at each mark become ``Run.mark_classes``, for harness/cycles.py).
 
 Isolation (what a firmware can reach on the host): QEMU runs without semihosting, so every
 ``bkpt 0xab`` traps in the guest (the fault record says ``semihosting`` with its operation)
