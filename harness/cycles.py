@@ -12,9 +12,9 @@ Technical Reference Manual's (r0p1, ARM DDI 0439): chapter 3 "Programmers Model"
 "Cortex-M4 instruction set summary" and section "Load/store timings"; chapter 7 "Floating Point
 Unit", table "FPU instruction set":
   - load/store single: 2 cycles; 1 when pipelined: a load or store directly after a load whose
-    result it does not use as an address, and a store with an immediate offset, which completes
-    as the next instruction executes (the plugin decides this per instruction, see
-    ``load_store_pipelined``);
+    result (or updated base) it does not use as an address, unless it is a load that updates its
+    own base, and a store with an immediate offset, which completes as the next instruction
+    executes (the plugin decides this per instruction, see ``load_store_pipelined``);
   - load/store multiple (LDM, STM, PUSH, POP, VLDM, VSTM, VPUSH, VPOP, and LDRD/STRD, which the
     table times like a two-register multiple): 1 + N, N the words moved;
   - multiply: 1 (MUL, MLA, MLS, and the 64-bit SMULL, UMULL, SMLAL, UMLAL);
@@ -25,9 +25,12 @@ Unit", table "FPU instruction set":
   - branch: 1, and a taken branch (or a load into the PC) adds the pipeline refill P, which the
     manual gives as 1 to 3 cycles by the target's alignment and width and whether the address
     was speculated early; the model takes P = 2;
-  - everything else: 1 (IT is counted although the core can fold it into the instruction
-    before; an address that depends on the instruction before stalls a cycle: not modelled).
-With zero-wait-state memory this is close to the core's real count.
+  - everything else: 1.
+Not modelled (each makes the estimate low by a cycle where it happens): a load or store whose
+address comes from the data-processing instruction just before it, a literal load contending
+with the fetch, TBB/TBH and LDR pc blocking for a 3-cycle refill (counted with P = 2); nor
+modelled the other way: IT folded into the instruction before. With zero-wait-state memory the
+estimate is close to the core's real count.
 
 Cortex-M7 (``m7_low``, ``m7_high``): 6-stage, in-order, superscalar: the Cortex-M7 Technical
 Reference Manual (ARM DDI 0489), chapter 1 "Introduction", section "About the processor" and the

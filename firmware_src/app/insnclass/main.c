@@ -43,7 +43,7 @@ __attribute__((noinline, noipa)) static void k_fpu(uint32_t n)
 }
 
 /* ldm, stm, ldrd, push, pop, vpush, vpop (multiple: 7 instructions, 22 words);
- * ldr x4, str x2, vldr x2, vstr (single: 9, of which 5 pipelined on the M4) + subs, bne */
+ * ldr x7, str x2, vldr x2, vstr (single: 12, of which 6 pipelined on the M4) + subs, bne */
 __attribute__((noinline, noipa)) static void k_memory(uint32_t n, uint32_t *p)
 {
     __asm__ volatile("1: ldm %1, {r0-r3}\n"
@@ -62,9 +62,12 @@ __attribute__((noinline, noipa)) static void k_memory(uint32_t n, uint32_t *p)
                      "   vstr s0, [%1, #8]\n"     /* store, immediate offset: 1 */
                      "   vpush {s0-s1}\n"
                      "   vpop {s0-s1}\n"
+                     "   ldr r0, [%1, #0]!\n"    /* updates its base (to itself): 2 cycles */
+                     "   ldr r1, [%1, #4]\n"     /* its address uses that updated base: 2 */
+                     "   ldr r2, [%1, #8]\n"     /* after a load, independent: pipelined */
                      "   subs %0, %0, #1\n"
                      "   bne 1b\n"
-                     : "+r"(n) : "r"(p) : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "s0", "s1",
+                     : "+r"(n), "+r"(p) : : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "s0", "s1",
                        "cc", "memory");
 }
 

@@ -39,6 +39,7 @@
  *   load_store_pipelined  load_store instructions that the Cortex-M4 completes in one cycle:
  *                         a store with an immediate offset, or a load or store directly after a
  *                         load of the same block whose address does not use that load's result
+ *                         (nor its updated base), unless it is itself a load updating its base
  *   multiple_regs         words moved by the load_store_multiple instructions
  *   branch_taken          executed instructions that changed the flow: every unconditional
  *                         branch and PC-writing load (POP {..pc}, LDR pc), and each conditional
@@ -95,6 +96,7 @@ struct decoded {
     int load;             /* load_store: a load (1) or a store (0) */
     int store_imm;        /* load_store: a store with an immediate offset (one cycle on the M4) */
     int pipelinable;      /* load_store: an LDR/STR form that can follow a load in one cycle */
+    int writeback;        /* load_store: the base register is updated (pre/post-indexed) */
     int rn, rm, rt;       /* load_store: address registers and core destination, -1 if none */
     unsigned it_len;      /* IT: the number of instructions it makes conditional */
 };
@@ -386,6 +388,8 @@ static void decode32(unsigned hw1, unsigned hw2, struct decoded *d)
         const int imm12 = (hw1 & 0x80u) != 0u || rn == 15;
         const int regoff = !imm12 && (hw2 & 0x0FC0u) == 0u;
         single(d, load, rn, regoff ? (int)(hw2 & 0xFu) : -1, rt, !load && !regoff);
+        /* imm8 forms (hw2 = 1 P U W imm8): post-indexed (P = 0) or pre-indexed with W = 1 */
+        d->writeback = !imm12 && !regoff && (hw2 & 0x0800u) && ((hw2 & 0x0100u) || !(hw2 & 0x0400u));
         if (load && ((op2 >> 1) & 3u) == 2u && rt == 15) {
             d->flow = FLOW_ALWAYS;                   /* LDR pc */
             d->pipelinable = 0;
@@ -489,9 +493,14 @@ static void classify_tb(struct qemu_plugin_tb *tb, size_t n)
             count_insn(insn, X_MULTIPLE_REGS, d.words);
         }
         if (d.cls == C_LOAD_STORE && d.pipelinable) {
+            /* Cortex-M4 TRM, "Load/store timings": a load or store right after a load loses a
+             * cycle unless its address uses what that load wrote (its destination, or its
+             * updated base); a load that updates its base is not pipelined itself; a store
+             * with an immediate offset always takes one cycle. */
             const int after_load = prev.cls == C_LOAD_STORE && prev.load && prev.pipelinable;
-            const int depends = prev.rt >= 0 && (d.rn == prev.rt || d.rm == prev.rt);
-            if (d.store_imm || (after_load && !depends)) {
+            const int depends = (prev.rt >= 0 && (d.rn == prev.rt || d.rm == prev.rt))
+                                || (prev.writeback && (d.rn == prev.rn || d.rm == prev.rn));
+            if (d.store_imm || (after_load && !depends && !(d.load && d.writeback))) {
                 count_insn(insn, X_PIPELINED, 1);
             }
         }
