@@ -48,7 +48,7 @@ def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
             continue  # expected to be rejected: nothing to run
         if name == "instructions" and not scenario.trains and (
                 e.region_instructions is None and e.step_instructions is None
-                and b.step_instructions is None):
+                and b.step_instructions is None and b.step_ms is None):
             continue
         if name == "stack" and e.status != "ok":
             continue  # a run that must fault or hang prints no final stack record
@@ -56,7 +56,7 @@ def applicable_checks(scenario: Scenario) -> list[tuple[str, bool]]:
             continue  # nothing to learn from, or a run that must stop before its evaluation
         if name == "instructions" and e.status != "ok" and (
                 e.region_instructions is None and e.step_instructions is None
-                and b.step_instructions is None):
+                and b.step_instructions is None and b.step_ms is None):
             continue  # the steps of a run that must stop are not a measurement
         if name == "accuracy" and e.accuracy_after is None and e.accuracy_gain is None:
             continue
@@ -225,6 +225,12 @@ class Pipeline:
             n_test = len(out.workload.test_y) if out.workload is not None else 0
             if evals and n_test:
                 out.metrics["predict_instructions"] = round(evals[0] / n_test)
+        if r.class_total:
+            from .cycles import run_metrics
+
+            out.metrics["insn_classes"] = dict(r.class_total)
+            n_test = len(out.workload.test_y) if out.workload is not None else 0
+            out.metrics.update(run_metrics(r.step_classes(), r.eval_classes(), n_test, out.board))
         return out
 
     def host_run(self, scenario: Scenario) -> Outcome:
@@ -453,7 +459,7 @@ class Pipeline:
         assert r is not None
         e, b = s.expect, s.budgets
         if (not s.trains and e.region_instructions is None and e.step_instructions is None
-                and b.step_instructions is None):
+                and b.step_instructions is None and b.step_ms is None):
             return Check("instructions", True, "no instruction expectation or budget", skipped=True)
         problems, rows = [], []
         regions, steps = r.region_instructions(), r.step_instructions()
@@ -480,17 +486,40 @@ class Pipeline:
                 rows.append(f"  steps: {len(steps)}, max {fmt_count(max(steps))}, "
                             f"min {fmt_count(min(steps))} instructions"
                             + (f" (budget {fmt_count(limit)})" if limit else ""))
-        if s.trains and steps:
-            clock = out.board.clock_hz
-            rows.append(f"  ~{max(steps) / clock * 1e3:.1f} ms per step at {clock / 1e6:.0f} MHz if one "
-                        "instruction took one cycle (an estimate: instructions are not cycles)")
-            if "predict_instructions" in out.metrics:
-                rows.append(f"  inference: {fmt_count(out.metrics['predict_instructions'])} instructions "
-                            "per sample")
+        if b.step_ms is not None:
+            problems += self._step_ms_problems(b.step_ms, r, out.board)
+        if steps and (s.trains or b.step_ms is not None):
+            rows += _cycle_rows(out.metrics, "step", "per training step", b.step_ms)
+        if s.trains and "predict_instructions" in out.metrics:
+            rows.append(f"  inference: {fmt_count(out.metrics['predict_instructions'])} instructions "
+                        "per sample")
+            rows += _cycle_rows(out.metrics, "predict", "per inference", None)
         rows.append(f"  counted by: {r.method}")
         if problems:
             return Check("instructions", False, "; ".join(problems[:5]), "\n".join(rows))
         return Check("instructions", True, "instruction counts as expected", "\n".join(rows))
+
+    @staticmethod
+    def _step_ms_problems(budget: float, r: Run, board: Board) -> list[str]:
+        """budgets.step_ms against each training step's estimate on the board's own core."""
+        from .cycles import CORE_MODEL, estimate, fmt_ms, to_ms
+
+        model = CORE_MODEL[board.core]  # the scenario loader refuses other cores
+        classes = r.step_classes()
+        if not classes:
+            return [f"budgets.step_ms = {budget:g} ms cannot be checked: the run has no instruction "
+                    f"classes (counted by: {r.method})"]
+        problems = []
+        for i, c in enumerate(classes):
+            ms = to_ms(estimate(c)[model], board.clock_hz)
+            if ms > budget:
+                problems.append(
+                    f"step {i}: an estimated {fmt_ms(ms)} ms on {board.name} ({board.core} at "
+                    f"{board.clock_hz / 1e6:g} MHz, cycle model {model}) exceeds the budget "
+                    f"budgets.step_ms = {budget:g} ms by {fmt_ms(ms - budget)} ms; make the step faster "
+                    f"(the instruction profile shows the dominant kernels) or raise budgets.step_ms "
+                    f"to {_ms_value(ms)}")
+        return problems
 
     def _check_accuracy(self, s: Scenario) -> Check:
         out = self._needs_run(s, "accuracy")
@@ -715,6 +744,35 @@ def _training_metrics(records) -> dict[str, Any]:
     if params:
         m["checksum_before"], m["checksum_after"] = params.get("before"), params.get("after")
     return m
+
+
+def _ms_value(ms: float) -> str:
+    """A budgets.step_ms value at or just above ``ms``: 3 significant digits, rounded up."""
+    import math
+
+    digits = max(0, 2 - math.floor(math.log10(ms))) if ms > 0 else 2
+    step = 10.0 ** -digits
+    return f"{math.ceil(ms / step - 1e-9) * step:.{digits}f}ms"
+
+
+def _cycle_rows(m: dict[str, Any], region: str, what: str, budget: float | None) -> list[str]:
+    """The check's lines of estimated cycles and ms (harness/cycles.py) for a region."""
+    cm = m.get("cycle_model")
+    if not isinstance(cm, dict) or region not in cm:
+        return []
+    from .cycles import describe, fmt_ms
+
+    cyc = cm[region]["cycles"]
+    rows = [f"  estimated {what}: {describe(m, region)}",
+            f"    cycles: M4 {fmt_count(cyc['m4'])}; M7 {fmt_count(cyc['m7_low'])} to "
+            f"{fmt_count(cyc['m7_high'])}"]
+    if f"{region}_ms" in m:
+        own = "the M7's conservative end" if cm.get("own") == "m7_high" else "the M4 model"
+        rows.append(f"    this board: {fmt_ms(m[f'{region}_ms'])} ms ({own})"
+                    + (f", budget {budget:g} ms (budgets.step_ms)" if budget is not None else ""))
+    classes = cm[region]["classes"]
+    rows.append("    by class: " + ", ".join(f"{k} {fmt_count(v)}" for k, v in classes.items() if v))
+    return rows
 
 
 def _stack_high_water(r: Run) -> int | None:

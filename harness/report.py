@@ -39,7 +39,7 @@ def scenario_info(scenario: Any, board: Any) -> dict:
     return {
         "line": scenario.line, "description": scenario.description,
         "budgets": {"sram": b.sram or board.sram, "flash": b.flash or board.flash,
-                    "step_instructions": b.step_instructions},
+                    "step_instructions": b.step_instructions, "step_ms": b.step_ms},
     }
 
 
@@ -142,6 +142,10 @@ def _flash_cell(m: dict, budgets: dict) -> str:
 def _step_cell(m: dict) -> str:
     n = m.get("step_instructions_mean", m.get("step_instructions"))
     return _mcount(n) if n is not None else "—"
+
+
+def _ms(v: float) -> str:
+    return f"{v:,.0f} ms" if v >= 100 else f"{v:.4g} ms"
 
 
 def _accuracy_cell(m: dict) -> str:
@@ -464,6 +468,11 @@ def _metrics_rows(m: dict) -> list[list[str]]:
             ("step_instructions_mean", "instructions per training step (mean)", _mcount),
             ("step_instructions", "instructions per training step (max)", _mcount),
             ("predict_instructions", "instructions per inference", _mcount),
+            ("step_ms", "estimated ms per training step, this board (harness/cycles.py)", _ms),
+            ("step_ms_m4", "estimated ms per step, Cortex-M4 (STM32F4 clock)", _ms),
+            ("step_ms_m7_low", "estimated ms per step, Cortex-M7 best case (STM32F746 clock)", _ms),
+            ("step_ms_m7_high", "estimated ms per step, Cortex-M7 conservative (STM32F746 clock)", _ms),
+            ("predict_ms", "estimated ms per inference, this board", _ms),
             ("insn_total", "instructions, whole run", _mcount),
             ("region_instructions", "instructions in the marked region", lambda v: f"{v:,}"),
             ("epoch_train_correct", "correct training samples per epoch", lambda v: ", ".join(map(str, v))),
@@ -629,7 +638,7 @@ class Metric:
     ``higher``, or None for numbers that are reported but never judged."""
 
     name: str
-    kind: str  # "bytes" | "instructions" | "accuracy" | "loss" | "seconds" | "text"
+    kind: str  # "bytes" | "instructions" | "accuracy" | "loss" | "seconds" | "ms" | "text"
     better: str | None
 
 
@@ -644,6 +653,11 @@ COMPARED = (
     Metric("step_instructions_mean", "instructions", "lower"),
     Metric("predict_instructions", "instructions", "lower"),
     Metric("region_instructions", "instructions", "lower"),
+    Metric("step_ms", "ms", "lower"),            # estimates of the cycle model (harness/cycles.py)
+    Metric("step_ms_m4", "ms", "lower"),
+    Metric("step_ms_m7_low", "ms", "lower"),
+    Metric("step_ms_m7_high", "ms", "lower"),
+    Metric("predict_ms", "ms", "lower"),
     Metric("insn_total", "instructions", "lower"),
     Metric("accuracy_before", "accuracy", None),  # the pretrained model's, not the training's
     Metric("accuracy_after", "accuracy", "higher"),
@@ -681,6 +695,8 @@ class Delta:
             return f"{100 * d:+.1f} pt"
         if self.kind == "loss":
             return f"{d:+.4f} ({pct})"
+        if self.kind == "ms":
+            return pct
         return f"{d:+.1f} s"
 
 
@@ -697,6 +713,8 @@ def _value(kind: str, v: Any) -> str:
         return f"{v:.4f}"
     if kind == "seconds":
         return f"{v:.1f} s"
+    if kind == "ms":
+        return _ms(v)
     return str(v)
 
 

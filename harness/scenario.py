@@ -20,7 +20,8 @@ from .errors import ScenarioError
 from .model.graph import Graph
 from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes, _cmp_count,
                               _cmp_float, _cmp_size, _description, _epochs, _int, _lr, _name,
-                              _nonneg_int, _pos_count, _pos_number, _pos_seconds, _pos_size, _prefix,
+                              _nonneg_int, _pos_count, _pos_ms, _pos_number, _pos_seconds, _pos_size,
+                              _prefix,
                               _sample_count, _seed32, _shape3, _shift, _sparse_update, _str, _tags,
                               _tolerance, app_cases)
 from .units import Comparison
@@ -113,6 +114,9 @@ SCHEMA: dict[str, Key] = {
                     "the run (stack) checks .data + .bss + the stack high-water (default: the part's SRAM)"),
         "flash": Key(_pos_size, None, doc="flash: text + rodata + .data init (default: the part's flash)"),
         "step_instructions": Key(_pos_count, None, doc="instructions per training step (max over steps)"),
+        "step_ms": Key(_pos_ms, None, doc="estimated milliseconds per training step on the board "
+                       "(its core's cycle model, harness/cycles.py; the M7's conservative end), "
+                       "e.g. 400ms or 0.4s; a bare number is ms"),
     }),
     "tolerance": Key(None, doc="how far a metric may move from reports/baseline.json (worse or better) "
                      "before the baseline check fails; a percentage of the baseline value, an amount, "
@@ -226,6 +230,7 @@ class Budgets:
     sram: int | None = None
     flash: int | None = None
     step_instructions: int | None = None
+    step_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +341,15 @@ def _build(v: dict[str, Any], path: Path, line: int, board: str, multi: bool) ->
                 f"{path}:{v['budgets'].line_of(key)}: budgets.{key} = {value} B is larger than the "
                 f"part's {key} ({part_size} B on {board})",
                 f"use at most {part_size // 1024}KiB, or a board with more {key}")
+    if budgets.step_ms is not None:
+        from .cycles import CORE_MODEL  # late: cycles imports boards
+
+        if part.core not in CORE_MODEL:
+            raise ScenarioError(
+                f"{path}:{v['budgets'].line_of('step_ms')}: budgets.step_ms needs a cycle model of "
+                f"the board's core, and {board}'s {part.core} has none",
+                f"budget budgets.step_instructions instead, or add the core to harness/cycles.py "
+                f"(models: {', '.join(CORE_MODEL)})")
     if v["stack"] >= part.sram:
         raise ScenarioError(f"{path}:{v.line_of('stack')}: stack = {v['stack']} B does not fit the part's "
                             f"{part.sram} B of SRAM", "reserve a smaller stack")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .baseline import Limit
-from .units import Comparison, parse_comparison, parse_count, parse_size
+from .units import Comparison, parse_comparison, parse_count, parse_ms, parse_size
 from .yamlsrc import excerpt, quote
 
 INT32_MAX = 2**31 - 1
@@ -136,6 +136,13 @@ def _pos_count(v: Any) -> int:
     if n <= 0:
         raise ValueError(f"expected a positive count, got {quote(v)}")
     return n
+
+
+def _pos_ms(v: Any) -> float:
+    ms = parse_ms(v)
+    if ms <= 0:
+        raise ValueError(f"expected a positive duration such as 400ms or 0.4s, got {quote(v)}")
+    return ms
 
 
 def _sample_count(v: Any) -> int:

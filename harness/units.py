@@ -54,6 +54,26 @@ def parse_count(value: object) -> int:
     return _scaled(value, _COUNT_UNITS, "count", "1500, 20M or 1.5k")
 
 
+_MS_UNITS = {"": Fraction(1), "ms": Fraction(1), "s": Fraction(1000), "us": Fraction(1, 1000)}
+
+
+def parse_ms(value: object) -> float:
+    """Milliseconds from ``400`` (a bare number is ms), ``"400ms"``, ``"0.4s"``, ``"250us"``."""
+    example = "400, 400ms or 0.4s"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a duration such as {example}, got {_show(value)}")
+    if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > MAX_UNIT_VALUE:
+            raise ValueError(f"duration {_show(value)} is too large (at most {MAX_UNIT_VALUE} ms)")
+        if not math.isfinite(value):
+            raise ValueError(f"expected a duration such as {example}, got {_show(value)}")
+        return float(value)
+    m = re.fullmatch(_NUM + r"\s*([A-Za-z]*)", value.strip()) if len(value) <= _MAX_TEXT else None
+    if not m or m.group(2).lower() not in _MS_UNITS:
+        raise ValueError(f"expected a duration such as {example}, got {_show(value)}")
+    return float(Fraction(m.group(1)) * _MS_UNITS[m.group(2).lower()])
+
+
 def fmt_bytes(n: float) -> str:
     """``123456`` -> ``"120.6 KiB (123456 B)"``."""
     n = int(n)

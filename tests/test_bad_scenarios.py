@@ -78,6 +78,7 @@ NUMERIC_KEYS = {  # a key of each numeric kind, and the valid scenario it is wri
     "stack": ("fw", "    stack: {v}\n", 4),
     "budgets.sram": ("fw", "    budgets: {{sram: {v}}}\n", 4),
     "budgets.step_instructions": ("fw", "    budgets: {{step_instructions: {v}}}\n", 4),
+    "budgets.step_ms": ("fw", "    budgets: {{step_ms: {v}}}\n", 4),
     "expect.exit_code": ("fw", "    expect: {{status: exit, exit_code: {v}}}\n", 4),
     "expect.region_instructions": ("fw", "    expect: {{region_instructions: {v}}}\n", 4),
     "expect.stack": ("fw", "    expect: {{stack: {v}}}\n", 4),

@@ -143,3 +143,48 @@ def test_stack_item_reports_the_headroom(pytester, stack, expect):
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     summary = report["scenarios"][0]["checks"]["stack"]["summary"]
     assert expect in summary, summary
+
+
+# -- budgets.step_ms: the board's estimated milliseconds per step (harness/cycles.py) ------------
+# The self-test loop's steps are 5n + 18 instructions for n = 128, 256, 512; on the M4 model
+# (single issue: two ldrsb.w that update their base, 2 cycles each, never pipelined; cmp 1,
+# smlabb 1, bne 1 + 2 when taken; plus the call and mark overhead) 9n + 28 cycles: 1180, 2332,
+# 4636.
+LOOP = """
+scenarios:
+  - name: {name}
+    board: {board}
+    firmware: {{app: selftest, case: loop}}
+    timeout: 10
+    budgets: {{step_ms: {budget}}}
+"""
+
+
+def test_step_ms_budget_too_small_fails_with_the_numbers_and_the_fix(pytester):
+    result, out = run_scenario(pytester, LOOP.format(name="slow", board="stm32f746", budget="0.006ms"))
+    assert result.ret == 1
+    check = section(out, "slow::instructions")
+    # step 0 (1180 cycles = 0.005463 ms at 216 MHz) fits; steps 1 and 2 do not
+    assert "step 0:" not in check
+    assert ("step 1: an estimated 0.0108 ms on stm32f746 (cortex-m7 at 216 MHz, cycle model m7_high) "
+            "exceeds the budget budgets.step_ms = 0.006 ms by 0.004796 ms; make the step faster (the "
+            "instruction profile shows the dominant kernels) or raise budgets.step_ms to 0.0108ms") in check
+    assert "step 2: an estimated 0.02146 ms" in check
+    assert "this board: 0.02146 ms (the M7's conservative end), budget 0.006 ms (budgets.step_ms)" in check
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    m = report["scenarios"][0]["metrics"]
+    assert m["step_ms"] == m["step_ms_m7_high"] == round(4636 / 216e3, 6)
+    assert m["step_ms_m4"] == round(4636 / 180e3, 6) and m["step_ms_m7_low"] < m["step_ms"]
+    assert m["cycle_model"]["step"]["cycles"]["m4"] == 4636
+    assert sum(m["cycle_model"]["step"]["classes"][k] for k in
+               ("load_store", "load_store_multiple", "dsp", "branch", "other")) == 5 * 512 + 18
+
+
+@pytest.mark.parametrize("budget,passes", [("0.000026s", True), ("0.0000257s", False)])
+def test_step_ms_budget_on_the_m4_board_uses_the_m4_model(pytester, budget, passes):
+    # 4636 cycles at 180 MHz = 0.02576 ms: 0.026 ms passes, 0.0257 ms fails
+    result, out = run_scenario(pytester, LOOP.format(name="m4", board="stm32f4", budget=budget))
+    assert result.ret == (0 if passes else 1), out
+    if not passes:
+        assert ("step 2: an estimated 0.02576 ms on stm32f4 (cortex-m4 at 180 MHz, cycle model m4) "
+                "exceeds the budget budgets.step_ms = 0.0257 ms") in section(out, "m4::instructions")

@@ -254,3 +254,14 @@ def test_pytest_run_writes_views_and_junit_carries_the_failure(pytester):
     assert "| tight | stm32f746 | ❌ failed | 1/2 |" in summary and "/ 4 KiB (" in summary
     assert (reports / "report.html").is_file()
     assert f"HTML report: {reports / 'report.html'}" in result.stdout.str()
+
+
+def test_estimated_ms_are_compared_in_percent_and_shown_in_the_html():
+    old, new = make_doc(TRAINED), make_doc(TRAINED)
+    old["scenarios"][0]["metrics"].update(step_ms=1349.2, step_ms_m4=1618.7)
+    new["scenarios"][0]["metrics"].update(step_ms=1214.3, step_ms_m4=1618.7, step_ms_m7_low=481.0)
+    deltas = {d.metric: d for d in report.compare_reports(old, new)}
+    assert (deltas["step_ms"].verdict, deltas["step_ms"].change) == ("better", "-10.00%")
+    assert deltas["step_ms_m4"].verdict == "same" and deltas["step_ms_m7_low"].verdict == "added"
+    html = report.render_html(new)
+    assert "estimated ms per training step, this board (harness/cycles.py)" in html and "1,214 ms" in html

@@ -53,6 +53,12 @@ class Run:
     console_bytes: int = 0               # bytes the firmware printed, kept or not
     console_limit: int | None = None     # set when the run was stopped for printing more than this
     isolation: str = ""                  # what kept the firmware from the host
+    #: Executed instructions by class (insncount.c's classes and extras, e.g. "load_store",
+    #: "fpu_div", "branch_taken"): names, the whole run's counts, and the running counts at
+    #: each mark (parallel to ``marks``). Empty when the counter did not classify.
+    class_names: tuple[str, ...] = ()
+    class_total: Mapping[str, int] = field(default_factory=dict)
+    mark_classes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def fault(self) -> Record | None:
@@ -81,6 +87,28 @@ class Run:
                 out.append(count - start)
                 start = None
         return out
+
+    def class_pairs(self, begin: str, end: str) -> list[dict[str, int]]:
+        """Executed instructions by class between each ``begin`` mark and the next ``end`` mark,
+        in order (parallel to ``mark_pairs``); empty when the run was not classified."""
+        if not self.class_names or len(self.mark_classes) != len(self.marks):
+            return []
+        out: list[dict[str, int]] = []
+        start: tuple[int, ...] | None = None
+        for (name, _), counts in zip(self.marks, self.mark_classes):
+            if name == begin:
+                start = counts
+            elif name == end and start is not None:
+                out.append({k: b - a for k, a, b in zip(self.class_names, start, counts)})
+                start = None
+        return out
+
+    def step_classes(self) -> list[dict[str, int]]:
+        """Instructions by class per training step (parallel to ``step_instructions``)."""
+        return self.class_pairs(*STEP)
+
+    def eval_classes(self) -> list[dict[str, int]]:
+        return self.class_pairs(*EVAL)
 
     def step_instructions(self) -> list[int]:
         """Per training step (tt_mark_step_begin .. tt_mark_step_end)."""

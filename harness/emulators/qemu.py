@@ -1,7 +1,8 @@
 """The QEMU backend: runs a firmware ELF on the board's QEMU machine, deterministically
 (``-icount shift=0``), with the counting plugin, a wall-clock timeout that kills a hung guest,
 a cap on console output that stops a flooding one, and turns the exit record, console and
-plugin output into a ``Run``.
+plugin output into a ``Run``. The plugin counts every instruction, and by class (``classes=1``:
+the counters at each mark become ``Run.mark_classes``, for harness/cycles.py).
 
 Isolation (what a firmware can reach on the host): QEMU runs without semihosting, so every
 ``bkpt 0xab`` traps in the guest (the fault record says ``semihosting`` with its operation)
@@ -107,7 +108,7 @@ class QemuEmulator(Emulator):
             out_file = Path(td) / "counts.txt"
             cwd = Path(td) / "cwd"  # empty: QEMU has nothing to find relative to it
             cwd.mkdir()
-            args = [str(plugin), f"out={out_file}", "mode=insn"]
+            args = [str(plugin), f"out={out_file}", "mode=insn", "classes=1"]
             args += [f"mark={addr:#x}" for addr in sorted(marks)]
             if profile:
                 args.append("profile=1")
@@ -256,17 +257,27 @@ def _plugin_refused(proc: _Proc) -> bool:
 class _Counts:
     def __init__(self) -> None:
         self.marks: list[tuple[int, int]] = []
+        self.mark_classes: list[tuple[int, ...]] = []
+        self.class_names: tuple[str, ...] = ()
+        self.class_total: dict[str, int] = {}
         self.total = 0
         self.tbs: dict[int, int] = {}
         self.limit: int | None = None
 
 
 def _read_counts(path: Path) -> _Counts:
+    """The plugin's output (format: the comment at the top of plugin/insncount.c)."""
     c = _Counts()
     for line in path.read_text().splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0] == "mark":
+        if parts and parts[0] == "classes":
+            c.class_names = tuple(parts[1:])
+        elif len(parts) >= 3 and parts[0] == "mark":
             c.marks.append((int(parts[1], 16), int(parts[2])))
+            if c.class_names and len(parts) == 3 + len(c.class_names):
+                c.mark_classes.append(tuple(int(x) for x in parts[3:]))
+        elif parts and parts[0] == "classcounts" and len(parts) == 1 + len(c.class_names):
+            c.class_total = dict(zip(c.class_names, (int(x) for x in parts[1:])))
         elif len(parts) == 3 and parts[0] == "tb":
             addr = int(parts[1], 16)
             c.tbs[addr] = c.tbs.get(addr, 0) + int(parts[2])
@@ -362,4 +373,7 @@ def _make_run(proc: _Proc, counts: _Counts, marks: dict[int, str], elf: Path, me
         method=method, wall_s=proc.wall_s, emulator="qemu", emulator_version=version, elf=elf,
         timeout_s=timeout_s, insn_limit=limit, stderr=proc.stderr, detail=detail, command=cmd,
         console_bytes=proc.console_bytes, console_limit=proc.console_limit if proc.flooded else None,
-        isolation=isolation)
+        isolation=isolation,
+        # A run cut off mid-line may lack some mark's counters: then no classes at all.
+        class_names=counts.class_names if len(counts.mark_classes) == len(counts.marks) else (),
+        class_total=counts.class_total, mark_classes=tuple(counts.mark_classes))
