@@ -14,9 +14,8 @@ update in place as soon as its gradient is ready (operator reordering). Rows:
 The exact instruction difference to the layer-by-layer build is what streaming costs.
 Peak SRAM = arena + trainable parameters + other static RAM + stack high-water mark. For
 the planned rows the other static RAM and the stack are taken from the measured build.
-Instructions are exact counts from QEMU, not cycles; "ms at 216 MHz" assumes one
-instruction per cycle and is only an estimate (a Cortex-M7 dual-issues some pairs and
-stalls on flash wait states and memory).
+Instructions are exact counts from QEMU; the ms are the cycle model's range for the
+Cortex-M7 at 216 MHz (harness/cycles.py: dual issue at best, single issue at worst).
 """
 from __future__ import annotations
 
@@ -94,7 +93,10 @@ def main() -> int:
         if o.run is None or o.memory is None:
             return "-", f"failed: {o.build_error or o.run_error}"
         st = max(o.run.step_instructions())
-        return f"{o.memory.flash / 1024:.1f}", f"{st / 1e6:.2f}M"
+        m = o.metrics
+        ms = (f" (est. {m['step_ms_m7_low']:.0f}-{m['step_ms_m7_high']:.0f} ms on the M7)"
+              if "step_ms_m7_low" in m else "")
+        return f"{o.memory.flash / 1024:.1f}", f"{st / 1e6:.2f}M{ms}"
 
     a = c.arenas
     print(f"MbV2-w0.35 at {args.res}x{args.res}, scheme {args.scheme} ({w.scheme.describe()})\n")
