@@ -68,7 +68,8 @@ SCHEMA: dict[str, Key] = {
         "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
                     doc="zoo model with seeded random weights (memory and speed only): "
                     "small (28-32 px), mbv2, proxyless, mcunet"),
-        "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16)"),
+        "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16); "
+                     "proxyless and mcunet are the paper's exact layouts: omit it (or 0.3 / 1)"),
         "input": Key(_shape3, None, doc="input [height, width, channels] (default: the file's, "
                      "or [28, 28, 1])"),
         "seed": Key(_nonneg_int, 0, doc="seed of the random weights and of the calibration sample"),
@@ -480,7 +481,16 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
                             f"and 'arch:' (a zoo model with seeded random weights)",
                             "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
     if m["file"] is None:
-        return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1),
+        width = m["width"]
+        from .model.zoo import EXACT_WIDTHS
+        exact = EXACT_WIDTHS.get(m["arch"])
+        if exact is not None:  # the paper's exact layouts exist at one width only
+            if "width" in m.key_lines and width != exact:
+                raise ScenarioError(f"{at('width')}: model.width = {width:g}: {m['arch']} is the paper's "
+                                    f"exact layout, defined only at width {exact:g}",
+                                    f"remove model.width (or write width: {exact:g})")
+            width = exact
+        return ModelSpec(arch=m["arch"], width=width, input=m["input"] or (28, 28, 1),
                          seed=m["seed"]), None
     file = _model_path(m["file"], path, at("file"))
     from .model.modelfile import ModelFileError, load_model_file
