@@ -96,8 +96,10 @@ SCHEMA: dict[str, Key] = {
         "rounding": Key(_choice("nearest", "stochastic"), "nearest", doc="rounding of updated int8 weights"),
         "seed": Key(_seed32, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero, 32 bits)"),
         "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
-        "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, or the paper's "
-                             "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
+        "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, the paper's "
+                             "keys n_bias_update, manual_weight_idx, weight_update_ratio, or one of the "
+                             "paper's 15 shipped schemes by name: {paper: 49kb} (model from model.arch) "
+                             "or {paper: mbv2-w0.35/49kb}"),
     }),
     "stack": Key(_pos_size, 16 * 1024, doc="bytes reserved for the stack; its lowest 256 B are an MPU guard "
                  "(an overflow faults). The gate counts all of it against budgets.sram; the stack item "
@@ -438,10 +440,11 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         raise ScenarioError(f"{path}:{line}: a training scenario needs a 'dataset:' section",
                             "add e.g. 'dataset: {name: fashion_mnist, classes: [5, 6, 7, 8, 9]}'")
     model, graph = _model_spec(m, path, line)
+    su_line = t.line_of("sparse_update") if isinstance(t, LineDict) else line
     try:
         SparseScheme.from_config(t["sparse_update"])
     except ScenarioError as e:
-        raise ScenarioError(f"{path}:{line}: training.sparse_update: {e.message}", e.fix) from None
+        raise ScenarioError(f"{path}:{su_line}: training.sparse_update: {e.message}", e.fix) from None
     if d["shift"] is not None:
         from .data.transforms import DomainShift
         from .errors import DatasetError
@@ -457,9 +460,14 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         if graph is None:
             graph = build_graph(model, len(data.classes) if data.classes else 10)
         graph.shapes()
-        SparseScheme.from_config(training.sparse_update).resolve(graph)
     except ScenarioError as e:
         raise ScenarioError(f"{path}:{line}: {e.message}", e.fix) from None
+    except ValueError as e:
+        raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
+    try:
+        SparseScheme.from_config(training.sparse_update).resolve(graph)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{su_line}: training.sparse_update: {e.message}", e.fix) from None
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
     return model, data, training, graph
