@@ -154,8 +154,14 @@ def _did_you_mean(key: str, known: list[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
+# Values that are one thing, not a set of defaults: an entry's replaces common's whole (a
+# scheme named {paper: 49kb} in common and one written out in an entry must not mix).
+ATOMIC_KEYS = frozenset({"sparse_update"})
+
+
 def _merge(base: Any, over: Any) -> Any:
-    """Deep merge of mappings; ``over`` wins. Line info of ``over`` is kept where it has it."""
+    """Deep merge of mappings; ``over`` wins. Line info of ``over`` is kept where it has it.
+    Mappings under ``ATOMIC_KEYS`` are replaced, not merged."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = LineDict()
         out.line = getattr(over, "line", getattr(base, "line", 0))
@@ -163,7 +169,7 @@ def _merge(base: Any, over: Any) -> Any:
         for k in base:
             out[k] = base[k]
         for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else v
+            out[k] = _merge(base[k], v) if k in base and k not in ATOMIC_KEYS else v
         return out
     return over
 

@@ -134,3 +134,23 @@ scenarios:
         load_scenarios(p)
     assert f"{p}:5:" in str(e.value) and "defined only at width 0.3" in str(e.value)
     assert "remove model.width" in (e.value.fix or "")
+
+
+def test_an_entrys_scheme_replaces_commons_whole(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("""\
+common:
+  model: {arch: mbv2, width: 0.35, input: [64, 64, 3]}
+  dataset: {name: fashion_mnist, classes: [0, 1], train: 2, test: 2}
+  training: {epochs: 1, sparse_update: {paper: 49kb}}
+scenarios:
+  - name: named
+  - name: written
+    training:
+      sparse_update: {n_bias_update: 2, manual_weight_idx: [50], weight_update_ratio: [0.5]}
+""")
+    named, written = load_scenarios(p)
+    assert named.training.sparse_update == {"paper": "49kb"}
+    assert written.training.sparse_update == {"n_bias_update": 2, "manual_weight_idx": [50],
+                                              "weight_update_ratio": [0.5]}
+    assert written.training.epochs == 1  # the rest of training: still merged key by key
