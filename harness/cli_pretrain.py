@@ -51,6 +51,9 @@ def _overrides(args: argparse.Namespace) -> dict:
         if v is None:
             continue
         out[flag] = _ints(v, flag) if flag in ("input", "classes") else v
+    from .model.zoo import EXACT_WIDTHS
+    if out.get("arch") in EXACT_WIDTHS and "width" not in out:  # the paper's exact layouts: one width
+        out["width"] = EXACT_WIDTHS[out["arch"]]
     return out
 
 

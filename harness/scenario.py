@@ -69,7 +69,8 @@ SCHEMA: dict[str, Key] = {
         "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
                     doc="zoo model with seeded random weights (memory and speed only): "
                     "small (28-32 px), mbv2, proxyless, mcunet"),
-        "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16)"),
+        "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16); "
+                     "proxyless and mcunet are the paper's exact layouts: omit it (or 0.3 / 1)"),
         "input": Key(_shape3, None, doc="input [height, width, channels] (default: the file's, "
                      "or [28, 28, 1])"),
         "seed": Key(_nonneg_int, 0, doc="seed of the random weights and of the calibration sample"),
@@ -96,8 +97,10 @@ SCHEMA: dict[str, Key] = {
         "rounding": Key(_choice("nearest", "stochastic"), "nearest", doc="rounding of updated int8 weights"),
         "seed": Key(_seed32, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero, 32 bits)"),
         "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
-        "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, or the paper's "
-                             "keys n_bias_update, manual_weight_idx, weight_update_ratio"),
+        "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, the paper's "
+                             "keys n_bias_update, manual_weight_idx, weight_update_ratio, or one of the "
+                             "paper's 15 shipped schemes by name: {paper: 49kb} (model from model.arch) "
+                             "or {paper: mbv2-w0.35/49kb}"),
     }),
     "engine": Key(None, doc="how the training compiler lays the program out", children={
         "prefix": Key(_prefix, "auto", doc="the frozen early layers run in row strips (patch-based), "
@@ -162,8 +165,14 @@ def _did_you_mean(key: str, known: list[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
+# Values that are one thing, not a set of defaults: an entry's replaces common's whole (a
+# scheme named {paper: 49kb} in common and one written out in an entry must not mix).
+ATOMIC_KEYS = frozenset({"sparse_update"})
+
+
 def _merge(base: Any, over: Any) -> Any:
-    """Deep merge of mappings; ``over`` wins. Line info of ``over`` is kept where it has it."""
+    """Deep merge of mappings; ``over`` wins. Line info of ``over`` is kept where it has it.
+    Mappings under ``ATOMIC_KEYS`` are replaced, not merged."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = LineDict()
         out.line = getattr(over, "line", getattr(base, "line", 0))
@@ -171,7 +180,7 @@ def _merge(base: Any, over: Any) -> Any:
         for k in base:
             out[k] = base[k]
         for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else v
+            out[k] = _merge(base[k], v) if k in base and k not in ATOMIC_KEYS else v
         return out
     return over
 
@@ -458,10 +467,11 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         raise ScenarioError(f"{path}:{line}: a training scenario needs a 'dataset:' section",
                             "add e.g. 'dataset: {name: fashion_mnist, classes: [5, 6, 7, 8, 9]}'")
     model, graph = _model_spec(m, path, line)
+    su_line = t.line_of("sparse_update") if isinstance(t, LineDict) else line
     try:
         SparseScheme.from_config(t["sparse_update"])
     except ScenarioError as e:
-        raise ScenarioError(f"{path}:{line}: training.sparse_update: {e.message}", e.fix) from None
+        raise ScenarioError(f"{path}:{su_line}: training.sparse_update: {e.message}", e.fix) from None
     if d["shift"] is not None:
         from .data.transforms import DomainShift
         from .errors import DatasetError
@@ -478,9 +488,14 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         if graph is None:
             graph = build_graph(model, len(data.classes) if data.classes else 10)
         graph.shapes()
-        SparseScheme.from_config(training.sparse_update).resolve(graph)
     except ScenarioError as e:
         raise ScenarioError(f"{path}:{line}: {e.message}", e.fix) from None
+    except ValueError as e:
+        raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
+    try:
+        SparseScheme.from_config(training.sparse_update).resolve(graph)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{su_line}: training.sparse_update: {e.message}", e.fix) from None
     except ValueError as e:
         raise ScenarioError(f"{path}:{line}: model: {e}", "choose an input size the model can take") from None
     if isinstance(training.prefix, dict) and training.prefix["until"] not in {op.output for op in graph.ops}:
@@ -507,7 +522,16 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
                             f"and 'arch:' (a zoo model with seeded random weights)",
                             "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
     if m["file"] is None:
-        return ModelSpec(arch=m["arch"], width=m["width"], input=m["input"] or (28, 28, 1),
+        width = m["width"]
+        from .model.zoo import EXACT_WIDTHS
+        exact = EXACT_WIDTHS.get(m["arch"])
+        if exact is not None:  # the paper's exact layouts exist at one width only
+            if "width" in m.key_lines and width != exact:
+                raise ScenarioError(f"{at('width')}: model.width = {width:g}: {m['arch']} is the paper's "
+                                    f"exact layout, defined only at width {exact:g}",
+                                    f"remove model.width (or write width: {exact:g})")
+            width = exact
+        return ModelSpec(arch=m["arch"], width=width, input=m["input"] or (28, 28, 1),
                          seed=m["seed"]), None
     file = _model_path(m["file"], path, at("file"))
     from .model.modelfile import ModelFileError, load_model_file

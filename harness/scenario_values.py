@@ -318,9 +318,19 @@ def _sparse_update(v: Any) -> Any:
     if not isinstance(v, dict):
         raise ValueError(f"expected one of {', '.join(SHORTHANDS)} or a mapping of "
                          f"{', '.join(_SPARSE_KEYS)}, got {quote(v)}")
+    if "paper" in v:  # one of the paper's 15 shipped schemes, by name
+        from .sparse.paper_schemes import check_name
+        extra = [k for k in v if k != "paper"]
+        if extra:
+            raise ValueError(f"paper: names a whole scheme and takes no other keys, got also "
+                             f"{quote(extra[0], 60)}: keep paper alone or write the scheme out with "
+                             f"{', '.join(_SPARSE_KEYS)}")
+        check_name(v["paper"])
+        return v
     for k, x in v.items():
         if k not in _SPARSE_KEYS:
-            raise ValueError(f"unknown key {quote(k, 60)}: use {', '.join(_SPARSE_KEYS)}")
+            raise ValueError(f"unknown key {quote(k, 60)}: use {', '.join(_SPARSE_KEYS)}, or paper "
+                             "(one of the paper's schemes by name) alone")
         if x is None:
             continue
         if k in ("n_bias_update", "n_weight_update"):

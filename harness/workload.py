@@ -107,11 +107,12 @@ def build_graph(spec: ModelSpec, num_classes: int) -> Graph:
     if h != w:
         raise ScenarioError(f"model.input {spec.input}: {spec.arch} takes square inputs",
                             "use an input of [N, N, C]")
-    builders = {"mbv2": zoo.mobilenet_v2, "proxyless": zoo.proxyless_like, "mcunet": zoo.mcunet_like}
+    builders = {"mbv2": zoo.mobilenet_v2, "proxyless": zoo.proxyless, "mcunet": zoo.mcunet}
     if spec.arch not in builders:
         raise ScenarioError(f"unknown model.arch {spec.arch!r}",
                             f"use one of small, {', '.join(builders)}")
-    return builders[spec.arch](width=spec.width, input_size=h, num_classes=num_classes, in_channels=c)
+    width = None if spec.arch in zoo.EXACT_WIDTHS else spec.width  # exact models: checked at load
+    return builders[spec.arch](width=width, input_size=h, num_classes=num_classes, in_channels=c)
 
 
 def with_new_head(qmodel: QModel, num_classes: int) -> QModel:

@@ -87,7 +87,7 @@ scenarios:
 """)
     with pytest.raises(ScenarioError) as err:
         load_scenarios(path)
-    assert f"{path}:2:" in str(err.value) and "out of range" in str(err.value)
+    assert f"{path}:6:" in str(err.value) and "out of range" in str(err.value)  # the key's line
 
 
 def test_ratio_outside_0_1_is_an_error(tmp_path):

@@ -77,15 +77,18 @@ class _Emitter:
     def used_decls(self, code: str) -> str:
         """The declarations ``code`` needs, directly or through another declaration."""
         used: list[str] = []
-        texts = [code]
+        # the words (maximal runs of \w) of every text taken so far: a name is used where it is
+        # a whole word, as re.search(rf"\b{name}\b") would find it, but each text is scanned
+        # once (the parameter arrays are large: one search per name and text took ~20 s at 128x128)
+        words = set(re.findall(r"\w+", code))
         pending = list(self.decls)
         changed = True
         while changed:
             changed = False
             for d in list(pending):
-                if any(re.search(rf"\b{n}\b", t) for n in d[0].split() for t in texts):
+                if any(n in words for n in d[0].split()):
                     used.append(d[1])
-                    texts.append(d[1])
+                    words.update(re.findall(r"\w+", d[1]))
                     pending.remove(d)
                     changed = True
         return "".join(t for n, t in self.decls if t in used)

@@ -2,7 +2,8 @@
 
 All networks share one block machinery: a stem conv, then inverted-residual (MBConv)
 blocks ``pw1 (expand, ReLU6) -> dw (k x k, ReLU6) -> pw2 (project, linear)`` with a residual
-add when shape allows, then global average pooling and a Linear classifier. Conv names are
+add (MobileNetV2: wherever the shape allows; the exact ProxylessNAS-w0.3 and MCUNet-5FPS:
+where their tables mark it), then global average pooling and a Linear classifier. Conv names are
 ``stem``, ``b<i>_pw1``, ``b<i>_dw``, ``b<i>_pw2``; the conv index of the paper's sparse-update
 keys is the position in ``Graph.convs()``.
 """
@@ -35,6 +36,19 @@ class BlockSpec:
     stride: int = 1
 
 
+@dataclass(frozen=True)
+class ExactBlock:
+    """One inverted-residual block with its channels written out: ``hidden`` expanded channels
+    (``None``: no pw1, the depthwise runs on the input channels), ``out_ch``, the depthwise
+    ``kernel`` and ``stride``, and whether a residual add closes it."""
+
+    hidden: int | None
+    out_ch: int
+    kernel: int
+    stride: int
+    residual: bool
+
+
 def _input_shape(input_size: int | Sequence[int], channels: int) -> tuple[int, int, int]:
     if isinstance(input_size, int):
         return (input_size, input_size, channels)
@@ -61,13 +75,22 @@ class _Builder:
         return name
 
     def mbconv(self, idx: int, spec: BlockSpec, out_ch: int) -> None:
+        """A block of the multiplied family: the residual add wherever the shape allows it."""
+        hidden = None if spec.expand == 1 else self.ch * spec.expand
+        self.block(idx, ExactBlock(hidden, out_ch, spec.kernel, spec.stride,
+                                   spec.stride == 1 and self.ch == out_ch))
+
+    def block(self, idx: int, spec: ExactBlock) -> None:
         inp, in_ch = self.cur, self.ch
-        hidden = in_ch * spec.expand
-        if spec.expand != 1:
+        hidden = in_ch if spec.hidden is None else spec.hidden
+        if spec.hidden is not None:
             self.conv(f"b{idx}_pw1", hidden, 1)
         self.conv(f"b{idx}_dw", hidden, spec.kernel, spec.stride, groups=hidden)
-        self.conv(f"b{idx}_pw2", out_ch, 1, relu6=False)
-        if spec.stride == 1 and in_ch == out_ch:
+        self.conv(f"b{idx}_pw2", spec.out_ch, 1, relu6=False)
+        if spec.residual:
+            if spec.stride != 1 or in_ch != spec.out_ch:
+                raise ValueError(f"block b{idx}: a residual add needs stride 1 and equal channels "
+                                 f"(got stride {spec.stride}, {in_ch}->{spec.out_ch})")
             name = f"b{idx}_add"
             self.ops.append(Add(name=name, inputs=(inp, self.cur), output=name))
             self.cur = name
@@ -92,6 +115,21 @@ def mbconv_net(name: str, blocks: Sequence[BlockSpec], width: float, input_shape
     b.head(num_classes)
     graph = Graph(name=name, input_shape=input_shape, ops=tuple(b.ops))
     graph.shapes()  # validates: raises on an input too small for the strides
+    return graph
+
+
+def exact_net(name: str, stem_ch: int, blocks: Sequence[ExactBlock], input_shape: tuple[int, int, int],
+              num_classes: int) -> Graph:
+    """Stem conv 3x3 s2 to ``stem_ch``, the listed blocks with their own channel counts, GAP
+    and classifier (no final 1x1 conv)."""
+    b = _Builder()
+    b.ch = input_shape[2]
+    b.conv("stem", stem_ch, 3, 2)
+    for i, spec in enumerate(blocks):
+        b.block(i, spec)
+    b.head(num_classes)
+    graph = Graph(name=name, input_shape=input_shape, ops=tuple(b.ops))
+    graph.shapes()
     return graph
 
 
@@ -121,46 +159,79 @@ def mobilenet_v2(width: float = 0.35, input_size: int | Sequence[int] = 128, num
                       _input_shape(input_size, in_channels), num_classes, 32, last_channel)
 
 
-# ProxylessNAS (mobile)-style: mixed 3/5/7 kernels, expansion 3 or 6.
-_PROXYLESS = [(1, 16, 1, 1, 3),
-              (3, 32, 1, 2, 5), (3, 32, 1, 1, 3), (3, 32, 1, 1, 3),
-              (3, 56, 1, 2, 7), (3, 56, 1, 1, 3), (3, 56, 1, 1, 5),
-              (6, 112, 1, 2, 7), (3, 112, 1, 1, 5), (3, 112, 1, 1, 5),
-              (6, 128, 1, 1, 5), (3, 128, 1, 1, 5), (3, 128, 1, 1, 5),
-              (6, 216, 1, 2, 7), (6, 216, 1, 1, 7), (3, 216, 1, 1, 5), (3, 216, 1, 1, 5),
-              (6, 352, 1, 1, 7)]
+# The paper's ProxylessNAS-w0.3 and MCUNet-5FPS, layer by layer as in the paper's own int8
+# model files (tiny-training assets/mcu_models/{proxyless-w0.3,mcunet-5fps}.pkl, read in
+# shared/reference/paper-models.md). Their channel counts are the searched/rounded ones of
+# those files, not a width multiplier applied here, so they are listed. One row per block:
+# (expanded channels or None = no pw1, out channels, depthwise kernel, stride, residual add).
+# Both: stem conv3x3 s2 3->16, no 1x1 conv after the last block, GAP and the classifier.
+_PROXYLESS_W03: tuple[ExactBlock, ...] = tuple(ExactBlock(*row) for row in (
+    (None, 8, 3, 1, False),
+    (24, 16, 5, 2, False),
+    (48, 16, 3, 1, True),
+    (48, 16, 7, 2, False),
+    (48, 16, 3, 1, True),
+    (48, 16, 5, 1, True),
+    (48, 16, 5, 1, True),
+    (96, 24, 7, 2, False),
+    (72, 24, 5, 1, True),
+    (72, 24, 5, 1, True),
+    (72, 24, 5, 1, True),
+    (144, 32, 5, 1, False),
+    (96, 32, 5, 1, True),
+    (96, 32, 5, 1, True),
+    (96, 32, 5, 1, True),
+    (192, 64, 7, 2, False),
+    (384, 64, 7, 1, True),
+    (192, 64, 7, 1, True),
+    (192, 64, 7, 1, True),
+    (384, 96, 7, 1, False),
+))
+
+_MCUNET_5FPS: tuple[ExactBlock, ...] = tuple(ExactBlock(*row) for row in (
+    (None, 8, 3, 1, False),
+    (32, 16, 3, 2, False),
+    (48, 16, 3, 1, True),
+    (48, 24, 7, 2, False),
+    (120, 24, 3, 1, True),
+    (120, 40, 3, 2, False),
+    (160, 40, 7, 1, True),
+    (160, 48, 5, 1, False),
+    (144, 48, 3, 1, True),
+    (192, 48, 3, 1, True),
+    (240, 96, 7, 2, False),
+    (384, 96, 5, 1, True),
+    (384, 96, 5, 1, True),
+    (576, 160, 3, 1, False),
+))
+
+#: The only width each exact model exists at (``build``/scenarios may repeat it or omit it).
+EXACT_WIDTHS = {"proxyless": 0.3, "mcunet": 1.0}
 
 
-def proxyless_like(width: float = 0.3, input_size: int | Sequence[int] = 128, num_classes: int = 1000,
-                   in_channels: int = 3, last_channel: int | None = None) -> Graph:
-    """A ProxylessNAS-like network (not the published architecture): the MBConv machinery
-    with mixed 3/5/7 kernels and expansions 3/6 in the spirit of ProxylessNAS-Mobile. At
-    w0.3, 128x128 it is of the paper's ProxylessNAS-w0.3 size: 0.34M params / 20.7M MACs
-    (backbone, BN folded) against the paper's 0.33M / 19M."""
-    return mbconv_net(f"proxyless-like-w{width:g}", _expand(_PROXYLESS), width,
-                      _input_shape(input_size, in_channels), num_classes, 32, last_channel)
+def _check_exact_width(arch: str, title: str, width: float | None) -> None:
+    paper = EXACT_WIDTHS[arch]
+    if width is not None and float(width) != paper:
+        raise ValueError(f"{title} is the paper's exact layout, defined only at width {paper:g}; "
+                         f"got width {width:g}: omit the width (or give {paper:g})")
 
 
-# MCUNet-style: one MB1 block then 13 MBConv blocks = 42 convs, so the paper's MCUNet
-# sparse-update indices (pw1 at 21, 24, 27, 30, 36, 39; last 22 biases) land on the same
-# kinds of layers.
-_MCUNET = [(1, 8, 1, 1, 3),
-           (3, 16, 1, 2, 5), (3, 16, 1, 1, 3),
-           (5, 24, 1, 2, 7), (3, 24, 1, 1, 5), (3, 24, 1, 1, 5),
-           (5, 40, 1, 2, 5), (4, 40, 1, 1, 5),
-           (5, 48, 1, 1, 5), (4, 48, 1, 1, 5),
-           (6, 96, 1, 2, 5), (5, 96, 1, 1, 5), (4, 96, 1, 1, 5),
-           (6, 160, 1, 1, 3)]
+def proxyless(width: float | None = None, input_size: int | Sequence[int] = 128, num_classes: int = 1000,
+              in_channels: int = 3) -> Graph:
+    """The paper's ProxylessNAS-w0.3 exactly (60 convs, kernels 3/5/7; backbone 326,232 params,
+    18.62M MACs at 128x128 with BN folded). ``width`` may only repeat 0.3."""
+    _check_exact_width("proxyless", "ProxylessNAS-w0.3", width)
+    return exact_net("proxyless-w0.3", 16, _PROXYLESS_W03, _input_shape(input_size, in_channels),
+                     num_classes)
 
 
-def mcunet_like(width: float = 1.0, input_size: int | Sequence[int] = 128, num_classes: int = 1000,
-                in_channels: int = 3, last_channel: int | None = None) -> Graph:
-    """An MCUNet-like network (not the published MCUNet-5FPS): the MBConv machinery with
-    kernels 3/5/7 and expansions 3-6, 42 convs laid out like MCUNet's so the paper's sparse
-    schemes index the same layer kinds. At w1.0, 128x128 it is of the paper's MCUNet size:
-    0.49M params / 24.3M MACs (backbone, BN folded) against the paper's 0.48M / 23M."""
-    return mbconv_net(f"mcunet-like-w{width:g}", _expand(_MCUNET), width,
-                      _input_shape(input_size, in_channels), num_classes, 16, last_channel)
+def mcunet(width: float | None = None, input_size: int | Sequence[int] = 128, num_classes: int = 1000,
+           in_channels: int = 3) -> Graph:
+    """The paper's MCUNet-5FPS exactly (42 convs, kernels 3/5/7; backbone 469,224 params,
+    22.45M MACs at 128x128 with BN folded). It has no width multiplier: ``width`` may only be 1."""
+    _check_exact_width("mcunet", "MCUNet-5FPS", width)
+    return exact_net("mcunet-5fps", 16, _MCUNET_5FPS, _input_shape(input_size, in_channels),
+                     num_classes)
 
 
 def small_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10,
@@ -192,8 +263,8 @@ def small_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int 
 
 def build(name: str, **kwargs) -> Graph:
     """Build a zoo model by name: ``mbv2``, ``proxyless``, ``mcunet``, ``small``."""
-    builders = {"mbv2": mobilenet_v2, "mobilenet_v2": mobilenet_v2, "proxyless": proxyless_like,
-                "mcunet": mcunet_like, "small": small_cnn, "small_cnn": small_cnn}
+    builders = {"mbv2": mobilenet_v2, "mobilenet_v2": mobilenet_v2, "proxyless": proxyless,
+                "mcunet": mcunet, "small": small_cnn, "small_cnn": small_cnn}
     if name not in builders:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(builders))}")
     return builders[name](**kwargs)

@@ -1,7 +1,8 @@
 """Sparse-update schemes with the paper's keys, resolved against a graph, and their memory.
 
 A ``SparseScheme`` is what a scenario writes (``n_bias_update``, ``manual_weight_idx``,
-``weight_update_ratio``, or a shorthand ``last_layer`` / ``bias_only`` / ``full``); a
+``weight_update_ratio``, a shorthand ``last_layer`` / ``bias_only`` / ``full``, or one of the
+paper's 15 shipped schemes by name, ``{paper: mbv2-w0.35/49kb}``: see ``paper_schemes``); a
 ``ResolvedScheme`` says, for every conv of one graph, whether its bias is updated and how many
 of its leading input channels (depthwise: channels) have their weights updated.
 ``estimate_memory`` prices a resolved scheme analytically (paper-facts.md §1: 8-bit
@@ -18,6 +19,7 @@ from ..model.graph import Add, Conv, GlobalAvgPool, Graph, Linear
 
 SHORTHANDS = ("last_layer", "bias_only", "full")
 KEYS = ("n_bias_update", "manual_weight_idx", "weight_update_ratio", "n_weight_update")
+PAPER_KEY = "paper"  # {paper: <model>/<budget>} or {paper: <budget>}: a scheme of paper_schemes
 
 
 def round_half_away(x: float) -> int:
@@ -34,7 +36,8 @@ class SparseScheme:
     one (``"all"`` = every conv); ``manual_weight_idx`` are 0-based conv indices from the input,
     each with one ``weight_update_ratio`` (fraction of input channels, 0 = bias only).
     ``n_weight_update`` (the paper's alternative to ``manual_weight_idx``) selects the last n
-    convs instead. The classifier is always trained.
+    convs instead. ``paper`` names one of the paper's shipped schemes instead (``"49kb"`` or
+    ``"mbv2-w0.35/49kb"``), resolved against the graph's model. The classifier is always trained.
     """
 
     n_bias_update: int | str = 0
@@ -42,8 +45,22 @@ class SparseScheme:
     weight_update_ratio: tuple[float, ...] = ()
     n_weight_update: int = 0
     shorthand: str | None = None
+    paper: str | None = None
 
     def __post_init__(self) -> None:
+        if self.paper is not None:
+            from .paper_schemes import check_name, valid_names
+            try:
+                check_name(self.paper)
+            except ValueError as e:
+                raise ScenarioError(str(e), fix=f"use one of: {valid_names()}") from None
+            if (self.shorthand is not None or self.n_bias_update != 0 or self.manual_weight_idx
+                    or self.weight_update_ratio or self.n_weight_update):
+                raise ScenarioError(f"paper scheme {self.paper!r} takes no other keys",
+                                    fix="either name the paper's scheme alone ({paper: ...}) or "
+                                        "write a scheme out with n_bias_update / manual_weight_idx / "
+                                        "weight_update_ratio")
+            return
         if self.shorthand is not None:
             if self.shorthand not in SHORTHANDS:
                 raise ScenarioError(f"unknown sparse-update scheme {self.shorthand!r}",
@@ -117,10 +134,19 @@ class SparseScheme:
             raise ScenarioError(f"sparse-update scheme must be a name or a mapping, got {value!r}",
                                 fix=f"write one of {', '.join(SHORTHANDS)} or a mapping with "
                                     "n_bias_update / manual_weight_idx / weight_update_ratio")
+        if PAPER_KEY in value:
+            extra = sorted(map(str, set(value) - {PAPER_KEY}))
+            if extra:
+                raise ScenarioError(f"paper scheme {value[PAPER_KEY]!r} takes no other keys "
+                                    f"(got {', '.join(extra)})",
+                                    fix="either name the paper's scheme alone ({paper: ...}) or write "
+                                        "a scheme out with n_bias_update / manual_weight_idx / "
+                                        "weight_update_ratio")
+            return cls(paper=value[PAPER_KEY])
         unknown = sorted(set(value) - set(KEYS))
         if unknown:
             raise ScenarioError(f"unknown sparse-update key(s) {', '.join(map(str, unknown))}",
-                                fix=f"use only {', '.join(KEYS)}")
+                                fix=f"use only {', '.join(KEYS)}, or {PAPER_KEY} alone")
         n_bias = value.get("n_bias_update", 0)
         if n_bias is None:
             n_bias = 0
@@ -131,8 +157,24 @@ class SparseScheme:
         return cls(n_bias_update=n_bias, manual_weight_idx=tuple(idx),
                    weight_update_ratio=tuple(ratio), n_weight_update=nw)
 
+    @classmethod
+    def paper_scheme(cls, name: str) -> SparseScheme:
+        """One of the paper's shipped schemes by name (``"49kb"`` or ``"mcunet-5fps/99kb"``)."""
+        return cls(paper=name)
+
+    def explicit(self, graph: Graph) -> SparseScheme:
+        """This scheme with a paper name replaced by its keys for ``graph``'s model."""
+        if self.paper is None:
+            return self
+        from .paper_schemes import lookup
+        p = lookup(self.paper, graph.name)
+        return SparseScheme(p.n_bias_update, p.manual_weight_idx, p.weight_update_ratio)
+
     def resolve(self, graph: Graph) -> ResolvedScheme:
         """Per-conv updates of this scheme on ``graph``; ScenarioError if it does not fit."""
+        if self.paper is not None:
+            resolved = self.explicit(graph).resolve(graph)
+            return ResolvedScheme(resolved.graph_name, resolved.layers, self)
         convs = graph.convs()
         n = len(convs)
         if self.shorthand == "last_layer":

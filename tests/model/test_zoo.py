@@ -1,9 +1,13 @@
-"""Model builders: the paper's backbone figures (paper-facts.md §Models) and the small net."""
+"""Model builders: the paper's three models layer by layer (paper-models.md), their backbone
+figures (paper-facts.md §Models), and the small net."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from harness.model import stats, zoo
-from harness.model.graph import Add, Conv
+from harness.model.graph import Add, Conv, GlobalAvgPool, Graph
 
 
 def test_mbv2_w035_matches_the_paper():
@@ -25,20 +29,88 @@ def test_mbv2_final_conv_alternative():
     assert (s.backbone_params, round(s.backbone_macs / 1e4)) == (389_088, 1894)  # 18.94M
 
 
-@pytest.mark.parametrize("builder, macs, params", [
-    (zoo.proxyless_like, 19e6, 0.33e6),   # paper: ProxylessNAS-w0.3
-    (zoo.mcunet_like, 23e6, 0.48e6),      # paper: MCUNet-5FPS
-])
-def test_like_variants_are_of_the_papers_size(builder, macs, params):
-    s = stats.model_stats(builder(input_size=128))
-    assert abs(s.backbone_macs - macs) / macs < 0.15
-    assert abs(s.backbone_params - params) / params < 0.15
+LAYOUTS = Path(__file__).with_name("paper_layouts.txt")
+_CONV = re.compile(r"(conv|dw)(\d)x\d s(\d) (\d+)->(\d+) @(\d+)->(\d+)")
 
 
-def test_mcunet_like_has_42_convs_with_pw1_at_the_paper_indices():
-    convs = zoo.mcunet_like().convs()
-    assert len(convs) == 42
-    # the paper's 100KB MCUNet scheme updates pw1 weights at these indices
+def paper_layouts() -> dict[str, tuple[list[str], dict[str, str]]]:
+    """The paper's layer tables (tests/model/paper_layouts.txt): per model, its block lines and
+    the totals line's figures."""
+    out: dict[str, tuple[list[str], dict[str, str]]] = {}
+    name = ""
+    for line in LAYOUTS.read_text().splitlines():
+        if line.startswith("== "):
+            name = line[3:]
+            out[name] = ([], {})
+        elif line.startswith("Totals"):
+            out[name][1].update(re.findall(r"(convs|MACs|params) (\S+?)\.?(?= |$)", line))
+        elif line and not line.startswith("#"):
+            out[name][0].append(line)
+    return out
+
+
+def describe(g: Graph) -> list[str]:
+    """The graph in the table's notation: one line per block (and the stem)."""
+    shapes = g.shapes()
+    lines: dict[str, list[str]] = {}
+    residual: set[str] = set()
+    for op in g.ops:
+        if isinstance(op, Add):
+            residual.add(op.name.split("_")[0])
+        if not isinstance(op, Conv):
+            continue
+        block = "first" if op.name == "stem" else op.name.split("_")[0]
+        kind = "dw" if op.kind == "depthwise" else "conv"
+        lines.setdefault(block, []).append(
+            f"{kind}{op.kernel}x{op.kernel} s{op.stride} {op.in_ch}->{op.out_ch} "
+            f"@{shapes[op.input][0]}->{shapes[op.output][0]}")
+    return [f"{b}: " + " | ".join(convs) + (" res" if b in residual else "")
+            for b, convs in lines.items()]
+
+
+EXACT = [("mbv2-w0.35", lambda: zoo.mobilenet_v2(0.35, 128), 51, "16.65M", 16_646_912, 244_448),
+         ("proxyless-w0.3", lambda: zoo.proxyless(input_size=128), 60, "18.62M", 18_619_904, 326_232),
+         ("mcunet-5fps", lambda: zoo.mcunet(input_size=128), 42, "22.45M", 22_453_504, 469_224)]
+
+
+@pytest.mark.parametrize("name, builder, convs, macs_text, macs, params", EXACT, ids=[e[0] for e in EXACT])
+def test_the_papers_three_models_exactly(name, builder, convs, macs_text, macs, params):
+    g = builder()
+    assert g.name == name
+    blocks, totals = paper_layouts()[name]
+    # layer by layer: kernel, stride, channels, spatial sizes and residual adds
+    assert describe(g) == blocks
+    s = stats.model_stats(g)
+    assert len(g.convs()) == convs == int(totals["convs"])
+    assert (s.backbone_macs, s.backbone_params) == (macs, params)
+    assert f"{s.backbone_macs / 1e6:.2f}M" == macs_text == totals["MACs"]
+    assert s.backbone_params == int(totals["params"])
+    # no 1x1 conv after the last block: its output goes straight into GAP and the classifier
+    assert isinstance(g.ops[-2], GlobalAvgPool) and g.ops[-2].input == g.convs()[-1].output
+    assert g.shapes()[g.output] == (1000,)
+
+
+def test_paper_layouts_file_has_the_three_models():
+    assert sorted(paper_layouts()) == ["mbv2-w0.35", "mcunet-5fps", "proxyless-w0.3"]
+
+
+@pytest.mark.parametrize("arch, ok, bad", [("proxyless", 0.3, 0.35), ("mcunet", 1.0, 0.5)])
+def test_exact_models_take_only_the_papers_width(arch, ok, bad):
+    assert zoo.build(arch, width=ok).name == zoo.build(arch).name
+    with pytest.raises(ValueError, match=f"defined only at width {ok:g}.*omit the width"):
+        zoo.build(arch, width=bad)
+
+
+def test_exact_models_at_other_inputs_and_classes():
+    for builder in (zoo.proxyless, zoo.mcunet):
+        g = builder(input_size=64, num_classes=10)
+        assert g.shapes()[g.output] == (10,)
+        assert g.shapes()[g.convs()[-1].output][:2] == (2, 2)
+
+
+def test_mcunet_pw1_at_the_papers_weight_indices():
+    convs = zoo.mcunet().convs()
+    # the paper's 100KB MCUNet scheme updates pw1 weights at these indices (paper-facts.md §1)
     assert all(convs[i].name.endswith("_pw1") for i in (21, 24, 27, 30, 36, 39))
 
 
