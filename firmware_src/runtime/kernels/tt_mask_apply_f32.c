@@ -24,18 +24,38 @@ void tt_mask_apply_f32(const float *g_y, const uint8_t *mask, int32_t n, float *
         const uint32_t m = mask[b];
         if (m == 0xFFu) {
             if (dst != src) {
-                for (int32_t j = 0; j < 8; j++) {
-                    dst[j] = src[j];
-                }
+                const uint32_t v0 = src[0], v1 = src[1], v2 = src[2], v3 = src[3];
+                const uint32_t v4 = src[4], v5 = src[5], v6 = src[6], v7 = src[7];
+                dst[0] = v0;
+                dst[1] = v1;
+                dst[2] = v2;
+                dst[3] = v3;
+                dst[4] = v4;
+                dst[5] = v5;
+                dst[6] = v6;
+                dst[7] = v7;
             }
         } else if (m == 0u) {
-            for (int32_t j = 0; j < 8; j++) {
-                dst[j] = 0u;
-            }
+            dst[0] = 0u;
+            dst[1] = 0u;
+            dst[2] = 0u;
+            dst[3] = 0u;
+            dst[4] = 0u;
+            dst[5] = 0u;
+            dst[6] = 0u;
+            dst[7] = 0u;
         } else {
-            for (int32_t j = 0; j < 8; j++) {
-                dst[j] = src[j] & (0u - ((m >> j) & 1u));
-            }
+            /* (int32_t)(m << (31 - j)) >> 31: all ones where bit j is set, else 0 */
+            const uint32_t v0 = src[0], v1 = src[1], v2 = src[2], v3 = src[3];
+            const uint32_t v4 = src[4], v5 = src[5], v6 = src[6], v7 = src[7];
+            dst[0] = v0 & (uint32_t)((int32_t)(m << 31) >> 31);
+            dst[1] = v1 & (uint32_t)((int32_t)(m << 30) >> 31);
+            dst[2] = v2 & (uint32_t)((int32_t)(m << 29) >> 31);
+            dst[3] = v3 & (uint32_t)((int32_t)(m << 28) >> 31);
+            dst[4] = v4 & (uint32_t)((int32_t)(m << 27) >> 31);
+            dst[5] = v5 & (uint32_t)((int32_t)(m << 26) >> 31);
+            dst[6] = v6 & (uint32_t)((int32_t)(m << 25) >> 31);
+            dst[7] = v7 & (uint32_t)((int32_t)(m << 24) >> 31);
         }
     }
     for (int32_t e = n8 * 8; e < n; e++) {

@@ -131,21 +131,71 @@ void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const i
     }
     for (int32_t i0 = 0; i0 < in_c; i0 += 8) {
         const int32_t ni = in_c - i0 < 8 ? in_c - i0 : 8;
+        /* where the block's weights live: all in w_lo, all in w_hi, or split */
+        const int8_t *wb = (const int8_t *)0;
+        int32_t width = 0;
+        if (ni == 8 && i0 + 8 <= k) {
+            wb = w_lo + i0;
+            width = k;
+        } else if (ni == 8 && i0 >= k) {
+            wb = w_hi + (i0 - k);
+            width = in_c - k;
+        }
         for (int32_t c0 = 0; c0 < out_c; c0 += TT_PWGI_CB) {
             const int32_t nc = out_c - c0 < TT_PWGI_CB ? out_c - c0 : TT_PWGI_CB;
-            for (int32_t c = 0; c < nc; c++) {
-                const float s = w_scale[c0 + c];
-                float *row = wt + c * 8;
-                int32_t j = 0;
-                for (; j < ni; j++) {
-                    const int32_t i = i0 + j;
-                    const int8_t w = i < k ? w_lo[(c0 + c) * k + i]
-                                           : w_hi[(c0 + c) * (in_c - k) + (i - k)];
-                    row[j] = s * (float)w;
+            if (wb) {
+                const int8_t *w = wb + c0 * width;
+                for (int32_t c = 0; c < nc; c++, w += width) {
+                    const float s = w_scale[c0 + c];
+                    float *row = wt + c * 8;
+                    row[0] = s * (float)w[0];
+                    row[1] = s * (float)w[1];
+                    row[2] = s * (float)w[2];
+                    row[3] = s * (float)w[3];
+                    row[4] = s * (float)w[4];
+                    row[5] = s * (float)w[5];
+                    row[6] = s * (float)w[6];
+                    row[7] = s * (float)w[7];
                 }
-                for (; j < 8; j++) {
-                    row[j] = 0.0f;
+            } else {
+                for (int32_t c = 0; c < nc; c++) {
+                    const float s = w_scale[c0 + c];
+                    float *row = wt + c * 8;
+                    int32_t j = 0;
+                    for (; j < ni; j++) {
+                        const int32_t i = i0 + j;
+                        const int8_t w = i < k ? w_lo[(c0 + c) * k + i]
+                                               : w_hi[(c0 + c) * (in_c - k) + (i - k)];
+                        row[j] = s * (float)w;
+                    }
+                    for (; j < 8; j++) {
+                        row[j] = 0.0f;
+                    }
                 }
+            }
+            if (ni == 8 && stride == 1) {
+                /* every position, in place in g_x: two at a time, then an odd last one */
+                float *gx = g_x + i0;
+                const float *ga = g_a + c0;
+                int32_t q = 0;
+                for (; q + 2 <= n_pos; q += 2, gx += 2 * in_c, ga += 2 * out_c) {
+                    if (c0 == 0) {
+                        for (int32_t j = 0; j < 8; j++) {
+                            gx[j] = 0.0f;
+                            gx[in_c + j] = 0.0f;
+                        }
+                    }
+                    tt_pwgi_2x8(gx, gx + in_c, ga, ga + out_c, wt, nc);
+                }
+                if (q < n_pos) {
+                    if (c0 == 0) {
+                        for (int32_t j = 0; j < 8; j++) {
+                            gx[j] = 0.0f;
+                        }
+                    }
+                    tt_pwgi_2x8(gx, spare[1], ga, ga, wt, nc);
+                }
+                continue;
             }
             for (int32_t q = 0; q < n_pos; q += 2) {
                 float *acc[2];
