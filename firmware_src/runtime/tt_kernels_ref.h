@@ -20,6 +20,9 @@ void tt_dwconv2d_grad_input_f32_ref(const tt_conv_params *p, const float *g_a,
 void tt_pwconv_update_weight_s8_ref(const tt_conv_params *p, const int8_t *x_slice,
                                     const float *g_a, float x_scale, const float *w_scale,
                                     int8_t *w_lo, const tt_update_params *u);
+void tt_dwconv2d_update_weight_s8_ref(const tt_conv_params *p, const int8_t *x_slice,
+                                      const float *g_a, float x_scale, const float *w_scale,
+                                      int8_t *w_lo, const tt_update_params *u);
 void tt_bias_update_s32_ref(int32_t *bias, const float *g_a, int32_t n_pos, int32_t c_out,
                             float x_scale, const float *w_scale, const tt_update_params *u);
 

@@ -1,8 +1,8 @@
 """The fast float backward and update kernels against their portable references, bit for bit.
 
 firmware_src/app/bwdtest/main.c runs tt_pwconv_grad_input_f32, tt_dwconv2d_grad_input_f32,
-tt_pwconv_update_weight_s8 (nearest and stochastic rounding), tt_mask_apply_f32 and
-tt_bias_update_s32 next to their *_ref versions (firmware_src/runtime/tt_kernels_ref.h) on
+tt_pwconv_update_weight_s8 and tt_dwconv2d_update_weight_s8 (nearest and stochastic rounding),
+tt_mask_apply_f32 and tt_bias_update_s32 next to their *_ref versions (firmware_src/runtime/tt_kernels_ref.h) on
 pseudo-random data over many shapes (the MbV2-w0.35 backward shapes, channel counts that are
 and are not multiples of the blocks, k = 0 / partial / all, strides 1-3, depthwise 3/5/7, odd
 position counts), and prints per case the checksums of both outputs plus guard words and
@@ -29,8 +29,9 @@ ASM_KERNELS = {
     "tt_pwconv_grad_input_f32": ("tt_pwconv_grad_input_f32", "tt_pwgi_2x8"),
     "tt_dwconv2d_grad_input_f32": ("tt_dwconv2d_grad_input_f32", "tt_dwgi_run"),
     "tt_pwconv_update_weight_s8": ("tt_pwconv_update_weight_s8", "tt_pwgw_tile", "tt_pwgw_8x2"),
+    "tt_dwconv2d_update_weight_s8": ("tt_dwconv2d_update_weight_s8", "tt_dwgw_run8"),
 }
-N_CASES = 190
+N_CASES = 226
 
 
 def _records(text: str) -> list[str]:
@@ -45,8 +46,8 @@ def _check_all_same(recs: list[str], where: str) -> None:
     differ = [p for p in cases if p["same"] != 1 or p["fast"] != p["ref"]]
     assert not differ, f"{where}: {len(differ)} case(s) differ from the reference, first {differ[0]}"
     assert parsed[-1]["differ"] == 0
-    # every kernel was exercised (ops 0-4, plus the rng-state records 102-104 of the updates)
-    assert {p["op"] for p in cases} >= {0, 1, 2, 3, 4, 102, 104}
+    # every kernel was exercised (ops 0-5, plus the rng-state records 102-105 of the updates)
+    assert {p["op"] for p in cases} >= {0, 1, 2, 3, 4, 5, 102, 104, 105}
 
 
 @pytest.fixture(scope="module")

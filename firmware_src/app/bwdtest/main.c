@@ -1,7 +1,8 @@
 /* Backward kernel test firmware: runs each fast float backward / update kernel and its portable
  * reference (tt_kernels_ref.h) on the same pseudo-random data over many shapes (channel counts
  * that are and are not multiples of the blocks, k = 0, 0 < k < C_in, k = C_in, strides, pads,
- * depthwise 3/5/7, odd and even position counts, nearest and stochastic rounding) and prints
+ * depthwise 3/5/7, odd and even position counts, nearest and stochastic rounding; the pointwise
+ * and depthwise fused weight updates, the mask apply and the bias update) and prints
  * one record per case: FNV-1a checksums of both outputs (plus guard words) and whether every
  * bit agrees:
  *   @tt {"t":"bt","case":i,"op":o,"n":n,"fast":<fnv>,"ref":<fnv>,"same":1}
@@ -127,7 +128,7 @@ static void bt_report(int32_t index, int32_t op, int32_t n_bytes, const uint8_t 
     tt_rec_end();
 }
 
-enum { BT_PWGI = 0, BT_DWGI = 1, BT_PWUPD = 2, BT_MASK = 3, BT_BIAS = 4, BT_N_OPS = 5 };
+enum { BT_PWGI = 0, BT_DWGI = 1, BT_PWUPD = 2, BT_MASK = 3, BT_BIAS = 4, BT_DWUPD = 5, BT_N_OPS = 6 };
 
 typedef struct {
     int16_t op, h, w, c_in, c_out, kernel, stride, pad, k, rounding;
@@ -155,6 +156,9 @@ static const bt_case bt_fixed[] = {
     {BT_MASK, 3, 3, 7, 0, 1, 1, 0, 0, 0},       {BT_MASK, 1, 1, 5, 0, 1, 1, 0, 0, 1},
     {BT_BIAS, 4, 4, 336, 336, 1, 1, 0, 0, 0},   {BT_BIAS, 8, 8, 32, 32, 1, 1, 0, 0, 1},
     {BT_BIAS, 5, 3, 13, 13, 1, 1, 0, 0, 0},     {BT_BIAS, 1, 1, 7, 7, 1, 1, 0, 0, 1},
+    {BT_DWUPD, 4, 4, 336, 336, 3, 1, 1, 336, 0}, {BT_DWUPD, 8, 8, 64, 64, 3, 2, 1, 24, 1},
+    {BT_DWUPD, 7, 7, 20, 20, 5, 1, 2, 17, 0},   {BT_DWUPD, 9, 9, 16, 16, 7, 2, 3, 16, 1},
+    {BT_DWUPD, 6, 5, 9, 9, 7, 1, 3, 9, 0},      {BT_DWUPD, 3, 3, 8, 8, 3, 1, 0, 8, 1},
 };
 
 static void bt_run(int32_t index, const bt_case *t)
@@ -163,7 +167,7 @@ static void bt_run(int32_t index, const bt_case *t)
     p.in_h = t->h;
     p.in_w = t->w;
     p.in_c = t->c_in;
-    p.out_c = t->op == BT_DWGI ? t->c_in : t->c_out;
+    p.out_c = t->op == BT_DWGI || t->op == BT_DWUPD ? t->c_in : t->c_out;
     p.kernel = t->kernel;
     p.stride = t->stride;
     p.pad = t->pad;
@@ -181,7 +185,7 @@ static void bt_run(int32_t index, const bt_case *t)
     if (t->op == BT_MASK || t->op == BT_BIAS) {
         n_lo = 0;
         n_hi = 0;
-    } else if (t->op == BT_DWGI) {
+    } else if (t->op == BT_DWGI || t->op == BT_DWUPD) {
         n_lo = p.k * taps;
         n_hi = (p.in_c - p.k) * taps;
     } else {
@@ -257,13 +261,20 @@ static void bt_run(int32_t index, const bt_case *t)
         const float x_scale = 0.0234375f;
         const int32_t n_pos = out_h * out_w;
         int32_t n_bytes;
-        if (t->op == BT_PWUPD) {
+        if (t->op == BT_PWUPD || t->op == BT_DWUPD) {
             for (int32_t i = 0; i < n_lo + BT_GUARD; i++) {
                 bt_w_fast[i] = i < n_lo ? bt_w_lo[i] : (int8_t)0x5A;
                 bt_w_ref[i] = bt_w_fast[i];
             }
-            tt_pwconv_update_weight_s8(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_fast, &uf);
-            tt_pwconv_update_weight_s8_ref(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_ref, &ur);
+            if (t->op == BT_PWUPD) {
+                tt_pwconv_update_weight_s8(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_fast, &uf);
+                tt_pwconv_update_weight_s8_ref(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_ref,
+                                               &ur);
+            } else {
+                tt_dwconv2d_update_weight_s8(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_fast, &uf);
+                tt_dwconv2d_update_weight_s8_ref(&p, bt_x, bt_ga, x_scale, bt_scale, bt_w_ref,
+                                                 &ur);
+            }
             n_bytes = n_lo + BT_GUARD;
             bt_report(index, t->op, n_bytes, (const uint8_t *)bt_w_fast,
                       (const uint8_t *)bt_w_ref);
@@ -291,17 +302,18 @@ int main(void)
     for (i = 0; i < n_fixed; i++) {
         bt_run(i, &bt_fixed[i]);
     }
-    for (int32_t r = 0; r < 150; r++, i++) {
+    for (int32_t r = 0; r < 180; r++, i++) {
         bt_case t;
         t.op = (int16_t)(r % BT_N_OPS);
-        t.kernel = (int16_t)(t.op == BT_DWGI ? 3 + 2 * bt_range(0, 2) : 1);
+        const int32_t dw = t.op == BT_DWGI || t.op == BT_DWUPD;
+        t.kernel = (int16_t)(dw ? 3 + 2 * bt_range(0, 2) : 1);
         t.stride = (int16_t)bt_range(1, 2);
-        t.pad = (int16_t)(t.op == BT_DWGI ? bt_range(0, t.kernel / 2) : 0);
+        t.pad = (int16_t)(dw ? bt_range(0, t.kernel / 2) : 0);
         const int32_t lo = t.kernel > 2 * t.pad ? t.kernel - 2 * t.pad : 1;
         t.h = (int16_t)bt_range(lo, 9);
         t.w = (int16_t)bt_range(lo, 9);
         t.c_in = (int16_t)bt_range(1, 60);
-        t.c_out = (int16_t)(t.op == BT_DWGI || t.op == BT_BIAS ? t.c_in : bt_range(1, 60));
+        t.c_out = (int16_t)(dw || t.op == BT_BIAS ? t.c_in : bt_range(1, 60));
         t.k = (int16_t)bt_range(0, t.c_in);
         t.rounding = (int16_t)(bt_rand() & 1u);
         bt_run(i, &t);
