@@ -27,9 +27,10 @@ APP = REPO / "firmware_src" / "app" / "bwdtest" / "main.c"
 #: static helpers (inlined or not, at GCC's choice).
 ASM_KERNELS = {
     "tt_pwconv_grad_input_f32": ("tt_pwconv_grad_input_f32", "tt_pwgi_2x8"),
-    "tt_dwconv2d_grad_input_f32": ("tt_dwconv2d_grad_input_f32", "tt_dwgi_run"),
+    "tt_dwconv2d_grad_input_f32": ("tt_dwconv2d_grad_input_f32", "tt_dwgi_blocks", "tt_dwgi_run"),
     "tt_pwconv_update_weight_s8": ("tt_pwconv_update_weight_s8", "tt_pwgw_tile", "tt_pwgw_8x2"),
-    "tt_dwconv2d_update_weight_s8": ("tt_dwconv2d_update_weight_s8", "tt_dwgw_run8"),
+    "tt_dwconv2d_update_weight_s8": ("tt_dwconv2d_update_weight_s8", "tt_dwgw_blocks",
+                                     "tt_dwgw_run8"),
 }
 N_CASES = 226
 

@@ -10,7 +10,6 @@
 #include "tt_kernels_ref.h"
 #include "tt_vfp.h"
 
-#define TT_DWGI_TAPS 49 /* up to K = 7: the tile is [49][8] floats */
 
 void tt_dwconv2d_grad_input_f32_ref(const tt_conv_params *p, const float *g_a,
                                     const int8_t *w_lo, const int8_t *w_hi,
@@ -84,20 +83,16 @@ static void tt_dwgi_run(float *acc, int32_t nc, const float *ga, int32_t ga_step
     }
 }
 
-void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
-                                const int8_t *w_hi, const float *w_scale, float *g_x)
+/* The kernel proper, with a weight tile wt of kernel^2 x 8 floats from the caller. */
+static void __attribute__((noinline))
+tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
+               const int8_t *w_hi, const float *w_scale, float *g_x, float *wt)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
     const int32_t kk = p->kernel, stride = p->stride, pad = p->pad, k = p->k;
     const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
     const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
     const int32_t taps = kk * kk;
-    float wt[TT_DWGI_TAPS * 8] __attribute__((aligned(8)));
-
-    if (taps > TT_DWGI_TAPS) {
-        tt_dwconv2d_grad_input_f32_ref(p, g_a, w_lo, w_hi, w_scale, g_x);
-        return;
-    }
     for (int32_t c0 = 0; c0 < ch; c0 += 8) {
         const int32_t nc = ch - c0 < 8 ? ch - c0 : 8;
         for (int32_t j = 0; j < 8; j++) {
@@ -136,5 +131,46 @@ void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const
                 }
             }
         }
+    }
+}
+
+/* Stack for the tile as the kernel size needs it: 288 B for K <= 3, 800 B for K = 5,
+ * 1568 B for K = 7 (each size in its own frame). */
+static void __attribute__((noinline))
+tt_dwgi_k3(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
+           const float *w_scale, float *g_x)
+{
+    float wt[9 * 8] __attribute__((aligned(8)));
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+}
+
+static void __attribute__((noinline))
+tt_dwgi_k5(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
+           const float *w_scale, float *g_x)
+{
+    float wt[25 * 8] __attribute__((aligned(8)));
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+}
+
+static void __attribute__((noinline))
+tt_dwgi_k7(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
+           const float *w_scale, float *g_x)
+{
+    float wt[49 * 8] __attribute__((aligned(8)));
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+}
+
+void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
+                                const int8_t *w_hi, const float *w_scale, float *g_x)
+{
+    const int32_t kk = p->kernel;
+    if (kk <= 3) {
+        tt_dwgi_k3(p, g_a, w_lo, w_hi, w_scale, g_x);
+    } else if (kk <= 5) {
+        tt_dwgi_k5(p, g_a, w_lo, w_hi, w_scale, g_x);
+    } else if (kk <= 7) {
+        tt_dwgi_k7(p, g_a, w_lo, w_hi, w_scale, g_x);
+    } else {
+        tt_dwconv2d_grad_input_f32_ref(p, g_a, w_lo, w_hi, w_scale, g_x);
     }
 }

@@ -11,7 +11,6 @@
 #include "tt_update_inline.h"
 #include "tt_vfp.h"
 
-#define TT_DWGW_TAPS 49 /* up to K = 7: the buffer is [49][8] floats */
 
 void tt_dwconv2d_grad_weight_f32(const tt_conv_params *p, const int8_t *x_slice,
                                  const float *g_a, float x_scale, float *g_w)
@@ -98,9 +97,10 @@ static void tt_dwgw_run8(float *acc, const float *ga, int32_t ga_step, const int
 #endif
 }
 
-void tt_dwconv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
-                                  const float *g_a, float x_scale, const float *w_scale,
-                                  int8_t *w_lo, const tt_update_params *u)
+/* The kernel proper, with a gradient buffer of kernel^2 x 8 floats from the caller. */
+static void __attribute__((noinline))
+tt_dwgw_blocks(const tt_conv_params *p, const int8_t *x_slice, const float *g_a, float x_scale,
+               const float *w_scale, int8_t *w_lo, const tt_update_params *u, float *buf)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, k = p->k;
     const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
@@ -109,10 +109,8 @@ void tt_dwconv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice
     const int32_t taps = kk * kk;
     const float lr = u->lr;
     const int32_t qas = u->qas, stochastic = u->rounding == TT_ROUND_STOCHASTIC;
-    float buf[TT_DWGW_TAPS * 8] __attribute__((aligned(8)));
-
     int32_t c0 = 0;
-    if (taps <= TT_DWGW_TAPS) {
+    if (buf) {
         for (; c0 + 8 <= k; c0 += 8) {
             for (int32_t kh = 0; kh < kk; kh++) {
                 for (int32_t kw = 0; kw < kk; kw++) {
@@ -163,5 +161,46 @@ void tt_dwconv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice
                                                              stochastic, u->rng);
             }
         }
+    }
+}
+
+/* Stack for the buffer as the kernel size needs it (288 / 800 / 1568 B for K = 3 / 5 / 7). */
+static void __attribute__((noinline))
+tt_dwgw_k3(const tt_conv_params *p, const int8_t *x_slice, const float *g_a, float x_scale,
+           const float *w_scale, int8_t *w_lo, const tt_update_params *u)
+{
+    float buf[9 * 8] __attribute__((aligned(8)));
+    tt_dwgw_blocks(p, x_slice, g_a, x_scale, w_scale, w_lo, u, buf);
+}
+
+static void __attribute__((noinline))
+tt_dwgw_k5(const tt_conv_params *p, const int8_t *x_slice, const float *g_a, float x_scale,
+           const float *w_scale, int8_t *w_lo, const tt_update_params *u)
+{
+    float buf[25 * 8] __attribute__((aligned(8)));
+    tt_dwgw_blocks(p, x_slice, g_a, x_scale, w_scale, w_lo, u, buf);
+}
+
+static void __attribute__((noinline))
+tt_dwgw_k7(const tt_conv_params *p, const int8_t *x_slice, const float *g_a, float x_scale,
+           const float *w_scale, int8_t *w_lo, const tt_update_params *u)
+{
+    float buf[49 * 8] __attribute__((aligned(8)));
+    tt_dwgw_blocks(p, x_slice, g_a, x_scale, w_scale, w_lo, u, buf);
+}
+
+void tt_dwconv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
+                                  const float *g_a, float x_scale, const float *w_scale,
+                                  int8_t *w_lo, const tt_update_params *u)
+{
+    const int32_t kk = p->kernel;
+    if (kk <= 3) {
+        tt_dwgw_k3(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
+    } else if (kk <= 5) {
+        tt_dwgw_k5(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
+    } else if (kk <= 7) {
+        tt_dwgw_k7(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
+    } else { /* no buffer: every channel by the one-channel path */
+        tt_dwgw_blocks(p, x_slice, g_a, x_scale, w_scale, w_lo, u, (float *)0);
     }
 }

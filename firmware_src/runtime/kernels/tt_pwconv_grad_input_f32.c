@@ -65,33 +65,40 @@ static void tt_pwgi_2x8(float *a0, float *a1, const float *g0, const float *g1, 
                         int32_t n)
 {
 #if defined(TT_VFP_ASM)
-    int32_t pairs = n >> 1;
+    /* c in order: first the n % 4 leading ones one by one, then four at a time (two 4-float
+     * loads of g0 / g1 feed four weight rows) */
+    int32_t quads = n >> 2, rem = n & 3;
     __asm__ volatile(
         "vldmia %[a0], {s0-s7}\n\t"
         "vldmia %[a1], {s8-s15}\n\t"
-        "tst %[n], #1\n\t"
-        "beq 1f\n\t"
-        "vldmia %[g0]!, {s24}\n\t"
-        "vldmia %[g1]!, {s26}\n\t"
-        TT_PWGI_ROW("s24", "s26", 1)
+        "cmp %[rem], #0\n\t"
+        "beq 2f\n"
         "1:\n\t"
-        "cmp %[pairs], #0\n\t"
-        "beq 3f\n"
+        "vldmia %[g0]!, {s24}\n\t"
+        "vldmia %[g1]!, {s28}\n\t"
+        TT_PWGI_ROW("s24", "s28", 1)
+        "subs %[rem], %[rem], #1\n\t"
+        "bne 1b\n"
         "2:\n\t"
-        "vldmia %[g0]!, {s24-s25}\n\t"
-        "vldmia %[g1]!, {s26-s27}\n\t"
-        TT_PWGI_ROW("s24", "s26", 0)
-        TT_PWGI_ROW("s25", "s27", 0)
-        "subs %[pairs], %[pairs], #1\n\t"
-        "bne 2b\n"
+        "cmp %[quads], #0\n\t"
+        "beq 4f\n"
         "3:\n\t"
+        "vldmia %[g0]!, {s24-s27}\n\t"
+        "vldmia %[g1]!, {s28-s31}\n\t"
+        TT_PWGI_ROW("s24", "s28", 0)
+        TT_PWGI_ROW("s25", "s29", 0)
+        TT_PWGI_ROW("s26", "s30", 0)
+        TT_PWGI_ROW("s27", "s31", 0)
+        "subs %[quads], %[quads], #1\n\t"
+        "bne 3b\n"
+        "4:\n\t"
         "vstmia %[a0], {s0-s7}\n\t"
         "vstmia %[a1], {s8-s15}\n\t"
-        : [wt] "+r"(wt), [g0] "+r"(g0), [g1] "+r"(g1), [pairs] "+r"(pairs)
-        : [a0] "r"(a0), [a1] "r"(a1), [n] "r"(n)
+        : [wt] "+r"(wt), [g0] "+r"(g0), [g1] "+r"(g1), [quads] "+r"(quads), [rem] "+r"(rem)
+        : [a0] "r"(a0), [a1] "r"(a1)
         : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
           "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24",
-          "s25", "s26", "s27", "cc", "memory");
+          "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
 #else
     for (int32_t c = 0; c < n; c++) {
         const float x0 = g0[c], x1 = g1[c];

@@ -176,6 +176,46 @@ static void tt_pwgw_tile(const tt_conv_params *p, const int8_t *x_slice, const f
     }
 }
 
+/* Stochastic rounding: bands of rows whose gradients fit a buffer, updated in layout order
+ * (its own frame, so the nearest-rounding path does not carry the 1 KiB buffer). */
+static void __attribute__((noinline))
+tt_pwgw_update_ordered(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
+                       float x_scale, const float *w_scale, int8_t *w_lo,
+                       const tt_update_params *u)
+{
+    const int32_t out_c = p->out_c, k = p->k;
+    const float lr = u->lr;
+    const int32_t qas = u->qas;
+    tt_rng *rng = u->rng;
+    float acc[16];
+    float buf[TT_PWGW_BUF];
+    const int32_t band = k * 8 <= TT_PWGW_BUF ? 8 : 1;
+    const int32_t cols = k < TT_PWGW_BUF ? k : TT_PWGW_BUF;
+    for (int32_t c0 = 0; c0 < out_c; c0 += band) {
+        const int32_t nc = out_c - c0 < band ? out_c - c0 : band;
+        for (int32_t i1 = 0; i1 < k; i1 += cols) { /* one pass unless band == 1 and k > cols */
+            const int32_t ncol = k - i1 < cols ? k - i1 : cols;
+            for (int32_t i0 = i1; i0 < i1 + ncol; i0 += 2) {
+                const int32_t ni = i1 + ncol - i0 < 2 ? i1 + ncol - i0 : 2;
+                tt_pwgw_tile(p, x_slice, g_a, c0, nc, i0, ni, acc);
+                for (int32_t j = 0; j < nc; j++) {
+                    for (int32_t t = 0; t < ni; t++) {
+                        buf[j * ncol + (i0 - i1) + t] = acc[2 * j + t];
+                    }
+                }
+            }
+            for (int32_t j = 0; j < nc; j++) {
+                const float s = w_scale[c0 + j];
+                int8_t *w = w_lo + (c0 + j) * k + i1;
+                for (int32_t t = 0; t < ncol; t++) {
+                    w[t] = tt_update_weight_s8_inline(w[t], x_scale * buf[j * ncol + t], s, lr,
+                                                      qas, 1, rng);
+                }
+            }
+        }
+    }
+}
+
 void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
                                 const float *g_a, float x_scale, const float *w_scale,
                                 int8_t *w_lo, const tt_update_params *u)
@@ -206,31 +246,5 @@ void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
         }
         return;
     }
-    /* Stochastic: bands of rows whose gradients fit the buffer, updated in layout order. */
-    float buf[TT_PWGW_BUF];
-    const int32_t band = k * 8 <= TT_PWGW_BUF ? 8 : 1;
-    const int32_t cols = k < TT_PWGW_BUF ? k : TT_PWGW_BUF;
-    for (int32_t c0 = 0; c0 < out_c; c0 += band) {
-        const int32_t nc = out_c - c0 < band ? out_c - c0 : band;
-        for (int32_t i1 = 0; i1 < k; i1 += cols) { /* one pass unless band == 1 and k > cols */
-            const int32_t ncol = k - i1 < cols ? k - i1 : cols;
-            for (int32_t i0 = i1; i0 < i1 + ncol; i0 += 2) {
-                const int32_t ni = i1 + ncol - i0 < 2 ? i1 + ncol - i0 : 2;
-                tt_pwgw_tile(p, x_slice, g_a, c0, nc, i0, ni, acc);
-                for (int32_t j = 0; j < nc; j++) {
-                    for (int32_t t = 0; t < ni; t++) {
-                        buf[j * ncol + (i0 - i1) + t] = acc[2 * j + t];
-                    }
-                }
-            }
-            for (int32_t j = 0; j < nc; j++) {
-                const float s = w_scale[c0 + j];
-                int8_t *w = w_lo + (c0 + j) * k + i1;
-                for (int32_t t = 0; t < ncol; t++) {
-                    w[t] = tt_update_weight_s8_inline(w[t], x_scale * buf[j * ncol + t], s, lr,
-                                                      qas, 1, rng);
-                }
-            }
-        }
-    }
+    tt_pwgw_update_ordered(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
 }
