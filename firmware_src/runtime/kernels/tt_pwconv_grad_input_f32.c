@@ -11,7 +11,7 @@
 #include "tt_kernels_ref.h"
 #include "tt_vfp.h"
 
-#define TT_PWGI_CB 32 /* output channels per weight tile: tile of 32 x 8 floats, 1 KiB */
+#define TT_PWGI_CB 16 /* output channels per weight tile: tile of 16 x 8 floats, 512 B */
 
 void tt_pwconv_grad_input_f32_ref(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                                   const int8_t *w_hi, const float *w_scale, float *g_x)
@@ -46,8 +46,9 @@ void tt_pwconv_grad_input_f32_ref(const tt_conv_params *p, const float *g_a, con
     }
 }
 
-/* a0[j] += g0[c] * wt[c][j] and a1[j] += g1[c] * wt[c][j], j < 8, for c = 0..n-1 in order
- * (n >= 1). a0 / a1 may be unaligned float arrays; wt is [n][8]. */
+/* a0[j] = z0[j] + sum_c g0[c] * wt[c][j] and a1[j] = z1[j] + sum_c g1[c] * wt[c][j], j < 8,
+ * the terms added one by one for c = 0..n-1 in order (n >= 1); z0 / z1 are where the sums
+ * start (a0 / a1 themselves, or zeros). wt is [n][8]. */
 #if defined(TT_VFP_ASM)
 #define TT_PWGI_ROW(ga, gb, first)                                                            \
     "vldmia %[wt]!, {s16-s23}\n\t"                                                             \
@@ -61,16 +62,18 @@ void tt_pwconv_grad_input_f32_ref(const tt_conv_params *p, const float *g_a, con
     "vmla.f32 s14, " gb ", s22\n\tvmla.f32 s15, " gb ", s23\n\t"
 #endif
 
-static void tt_pwgi_2x8(float *a0, float *a1, const float *g0, const float *g1, const float *wt,
-                        int32_t n)
+static const float tt_pwgi_zero[8] __attribute__((aligned(8))) = {0.0f};
+
+static void tt_pwgi_2x8(float *a0, float *a1, const float *z0, const float *z1, const float *g0,
+                        const float *g1, const float *wt, int32_t n)
 {
 #if defined(TT_VFP_ASM)
     /* c in order: first the n % 4 leading ones one by one, then four at a time (two 4-float
      * loads of g0 / g1 feed four weight rows) */
     int32_t quads = n >> 2, rem = n & 3;
     __asm__ volatile(
-        "vldmia %[a0], {s0-s7}\n\t"
-        "vldmia %[a1], {s8-s15}\n\t"
+        "vldmia %[z0], {s0-s7}\n\t"
+        "vldmia %[z1], {s8-s15}\n\t"
         "cmp %[rem], #0\n\t"
         "beq 2f\n"
         "1:\n\t"
@@ -95,18 +98,67 @@ static void tt_pwgi_2x8(float *a0, float *a1, const float *g0, const float *g1, 
         "vstmia %[a0], {s0-s7}\n\t"
         "vstmia %[a1], {s8-s15}\n\t"
         : [wt] "+r"(wt), [g0] "+r"(g0), [g1] "+r"(g1), [quads] "+r"(quads), [rem] "+r"(rem)
-        : [a0] "r"(a0), [a1] "r"(a1)
+        : [a0] "r"(a0), [a1] "r"(a1), [z0] "r"(z0), [z1] "r"(z1)
         : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
           "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24",
           "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
 #else
+    float b0[8], b1[8];
+    for (int32_t j = 0; j < 8; j++) {
+        b0[j] = z0[j];
+        b1[j] = z1[j];
+    }
     for (int32_t c = 0; c < n; c++) {
         const float x0 = g0[c], x1 = g1[c];
         const float *w = wt + c * 8;
         for (int32_t j = 0; j < 8; j++) {
-            a0[j] = tt_mla_f32(a0[j], x0, w[j]);
-            a1[j] = tt_mla_f32(a1[j], x1, w[j]);
+            b0[j] = tt_mla_f32(b0[j], x0, w[j]);
+            b1[j] = tt_mla_f32(b1[j], x1, w[j]);
         }
+    }
+    for (int32_t j = 0; j < 8; j++) {
+        a0[j] = b0[j];
+        a1[j] = b1[j];
+    }
+#endif
+}
+
+/* row[j] = s * (float)w[j], j < 8 (the reference's w_scale[c] * (float)w, same bits). */
+static inline __attribute__((always_inline)) void tt_pwgi_wrow8(float *row, const int8_t *w,
+                                                               float s)
+{
+#if defined(TT_VFP_ASM)
+    int32_t r0, r1, t0, t1;
+    __asm__ volatile(
+        "ldr %[r0], [%[w]]\n\t"
+        "ldr %[r1], [%[w], #4]\n\t"
+        "sxtb %[t0], %[r0]\n\t"
+        "sxtb %[t1], %[r0], ror #8\n\t"
+        "vmov s0, s1, %[t0], %[t1]\n\t"
+        "sxtb %[t0], %[r0], ror #16\n\t"
+        "sxtb %[t1], %[r0], ror #24\n\t"
+        "vmov s2, s3, %[t0], %[t1]\n\t"
+        "sxtb %[t0], %[r1]\n\t"
+        "sxtb %[t1], %[r1], ror #8\n\t"
+        "vmov s4, s5, %[t0], %[t1]\n\t"
+        "sxtb %[t0], %[r1], ror #16\n\t"
+        "sxtb %[t1], %[r1], ror #24\n\t"
+        "vmov s6, s7, %[t0], %[t1]\n\t"
+        "vcvt.f32.s32 s0, s0\n\tvcvt.f32.s32 s1, s1\n\t"
+        "vcvt.f32.s32 s2, s2\n\tvcvt.f32.s32 s3, s3\n\t"
+        "vcvt.f32.s32 s4, s4\n\tvcvt.f32.s32 s5, s5\n\t"
+        "vcvt.f32.s32 s6, s6\n\tvcvt.f32.s32 s7, s7\n\t"
+        "vmul.f32 s0, s0, %[s]\n\tvmul.f32 s1, s1, %[s]\n\t"
+        "vmul.f32 s2, s2, %[s]\n\tvmul.f32 s3, s3, %[s]\n\t"
+        "vmul.f32 s4, s4, %[s]\n\tvmul.f32 s5, s5, %[s]\n\t"
+        "vmul.f32 s6, s6, %[s]\n\tvmul.f32 s7, s7, %[s]\n\t"
+        "vstmia %[row], {s0-s7}\n\t"
+        : [r0] "=&r"(r0), [r1] "=&r"(r1), [t0] "=&r"(t0), [t1] "=&r"(t1)
+        : [w] "r"(w), [row] "r"(row), [s] "t"(s)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "memory");
+#else
+    for (int32_t j = 0; j < 8; j++) {
+        row[j] = s * (float)w[j];
     }
 #endif
 }
@@ -153,16 +205,7 @@ void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const i
             if (wb) {
                 const int8_t *w = wb + c0 * width;
                 for (int32_t c = 0; c < nc; c++, w += width) {
-                    const float s = w_scale[c0 + c];
-                    float *row = wt + c * 8;
-                    row[0] = s * (float)w[0];
-                    row[1] = s * (float)w[1];
-                    row[2] = s * (float)w[2];
-                    row[3] = s * (float)w[3];
-                    row[4] = s * (float)w[4];
-                    row[5] = s * (float)w[5];
-                    row[6] = s * (float)w[6];
-                    row[7] = s * (float)w[7];
+                    tt_pwgi_wrow8(wt + c * 8, w, w_scale[c0 + c]);
                 }
             } else {
                 for (int32_t c = 0; c < nc; c++) {
@@ -186,21 +229,12 @@ void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const i
                 const float *ga = g_a + c0;
                 int32_t q = 0;
                 for (; q + 2 <= n_pos; q += 2, gx += 2 * in_c, ga += 2 * out_c) {
-                    if (c0 == 0) {
-                        for (int32_t j = 0; j < 8; j++) {
-                            gx[j] = 0.0f;
-                            gx[in_c + j] = 0.0f;
-                        }
-                    }
-                    tt_pwgi_2x8(gx, gx + in_c, ga, ga + out_c, wt, nc);
+                    tt_pwgi_2x8(gx, gx + in_c, c0 == 0 ? tt_pwgi_zero : gx,
+                                c0 == 0 ? tt_pwgi_zero : gx + in_c, ga, ga + out_c, wt, nc);
                 }
                 if (q < n_pos) {
-                    if (c0 == 0) {
-                        for (int32_t j = 0; j < 8; j++) {
-                            gx[j] = 0.0f;
-                        }
-                    }
-                    tt_pwgi_2x8(gx, spare[1], ga, ga, wt, nc);
+                    tt_pwgi_2x8(gx, spare[1], c0 == 0 ? tt_pwgi_zero : gx, tt_pwgi_zero, ga, ga,
+                                wt, nc);
                 }
                 continue;
             }
@@ -220,13 +254,9 @@ void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const i
                             spare[t][j] = j < ni && c0 > 0 ? gx[j] : 0.0f;
                         }
                     }
-                    if (c0 == 0 && acc[t] == gx) {
-                        for (int32_t j = 0; j < 8; j++) {
-                            gx[j] = 0.0f;
-                        }
-                    }
                 }
-                tt_pwgi_2x8(acc[0], acc[1], ga[0], ga[1], wt, nc);
+                tt_pwgi_2x8(acc[0], acc[1], c0 == 0 ? tt_pwgi_zero : acc[0],
+                            c0 == 0 ? tt_pwgi_zero : acc[1], ga[0], ga[1], wt, nc);
                 for (int32_t t = 0; t < 2 && q + t < n_pos; t++) {
                     if (acc[t] == spare[t]) {
                         const int32_t pos = q + t;
