@@ -10,6 +10,8 @@
 #include "tt_kernels_ref.h"
 #include "tt_vfp.h"
 
+#define TT_DWGI_KMAX 7 /* kernel sizes up to 7 (larger: the reference) */
+
 
 void tt_dwconv2d_grad_input_f32_ref(const tt_conv_params *p, const float *g_a,
                                     const int8_t *w_lo, const int8_t *w_hi,
@@ -46,16 +48,20 @@ void tt_dwconv2d_grad_input_f32_ref(const tt_conv_params *p, const float *g_a,
     }
 }
 
-/* acc[j] += ga[j] * wt[j] for n taps, j < nc; ga advances ga_step floats (negative) and wt
- * wt_step floats per tap; n >= 1. */
-static void tt_dwgi_run(float *acc, int32_t nc, const float *ga, int32_t ga_step,
-                        const float *wt, int32_t wt_step, int32_t n)
+static const float tt_dwgi_zero[8] __attribute__((aligned(8))) = {0.0f};
+
+/* acc[j] = from[j] + ga[j] * wt[j] + ... over n taps (one rounding per operation, in tap
+ * order), j < nc; ga advances ga_step floats (negative) and wt wt_step floats per tap; n >= 1.
+ * from is acc itself or zeros. */
+static inline __attribute__((always_inline)) void
+tt_dwgi_run(float *acc, const float *from, int32_t nc, const float *ga, int32_t ga_step,
+            const float *wt, int32_t wt_step, int32_t n)
 {
 #if defined(TT_VFP_ASM)
     if (nc == 8) {
         const int32_t gab = ga_step * 4, wtb = wt_step * 4;
         __asm__ volatile(
-            "vldmia %[acc], {s0-s7}\n"
+            "vldmia %[from], {s0-s7}\n"
             "1:\n\t"
             "vldmia %[ga], {s16-s23}\n\t"
             "vldmia %[wt], {s24-s31}\n\t"
@@ -69,13 +75,16 @@ static void tt_dwgi_run(float *acc, int32_t nc, const float *ga, int32_t ga_step
             "bne 1b\n\t"
             "vstmia %[acc], {s0-s7}\n\t"
             : [ga] "+r"(ga), [wt] "+r"(wt), [n] "+r"(n)
-            : [acc] "r"(acc), [gab] "r"(gab), [wtb] "r"(wtb)
+            : [acc] "r"(acc), [from] "r"(from), [gab] "r"(gab), [wtb] "r"(wtb)
             : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18", "s19",
               "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30",
               "s31", "cc", "memory");
         return;
     }
 #endif
+    for (int32_t j = 0; j < nc; j++) {
+        acc[j] = from[j];
+    }
     for (int32_t t = 0; t < n; t++, ga += ga_step, wt += wt_step) {
         for (int32_t j = 0; j < nc; j++) {
             acc[j] = tt_mla_f32(acc[j], ga[j], wt[j]);
@@ -105,29 +114,42 @@ tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
             }
         }
         for (int32_t ih = 0; ih < in_h; ih++) {
-            for (int32_t iw = 0; iw < in_w; iw++) {
-                float *gx = g_x + (ih * in_w + iw) * ch + c0;
-                for (int32_t j = 0; j < nc; j++) {
-                    gx[j] = 0.0f;
+            /* the valid kernel rows of this input row: kh ascending */
+            const float *ga_row[TT_DWGI_KMAX];
+            const float *wt_row[TT_DWGI_KMAX];
+            int32_t rows = 0;
+            for (int32_t kh = 0; kh < kk; kh++) {
+                const int32_t th = ih + pad - kh;
+                if (th < 0 || th % stride != 0 || th / stride >= out_h) {
+                    continue;
                 }
+                ga_row[rows] = g_a + (th / stride) * out_w * ch + c0;
+                wt_row[rows] = wt + kh * kk * 8;
+                rows++;
+            }
+            float *gx = g_x + ih * in_w * ch + c0;
+            for (int32_t iw = 0; iw < in_w; iw++, gx += ch) {
                 /* valid kw: tw = iw + pad - kw in [0, (out_w - 1) stride], tw % stride == 0 */
                 const int32_t base = iw + pad;
                 int32_t lo = base - (out_w - 1) * stride;
                 lo = lo < 0 ? 0 : lo;
-                lo += ((base - lo) % stride);
+                if (stride != 1) {
+                    lo += (base - lo) % stride;
+                }
                 const int32_t hi = base < kk - 1 ? base : kk - 1;
-                if (lo > hi) {
+                if (lo > hi || rows == 0) {
+                    for (int32_t j = 0; j < nc; j++) {
+                        gx[j] = 0.0f;
+                    }
                     continue;
                 }
-                const int32_t n = (hi - lo) / stride + 1;
-                const int32_t ow0 = (base - lo) / stride;
-                for (int32_t kh = 0; kh < kk; kh++) {
-                    const int32_t th = ih + pad - kh;
-                    if (th < 0 || th % stride != 0 || th / stride >= out_h) {
-                        continue;
-                    }
-                    const float *ga = g_a + ((th / stride) * out_w + ow0) * ch + c0;
-                    tt_dwgi_run(gx, nc, ga, -ch, wt + (kh * kk + lo) * 8, stride * 8, n);
+                const int32_t n = stride == 1 ? hi - lo + 1 : (hi - lo) / stride + 1;
+                const int32_t ow0 = stride == 1 ? base - lo : (base - lo) / stride;
+                const float *from = tt_dwgi_zero;
+                for (int32_t r = 0; r < rows; r++) {
+                    tt_dwgi_run(gx, from, nc, ga_row[r] + ow0 * ch, -ch, wt_row[r] + lo * 8,
+                                stride * 8, n);
+                    from = gx;
                 }
             }
         }
