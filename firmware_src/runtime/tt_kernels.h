@@ -169,6 +169,10 @@ float tt_logf(float z); /* for z >= 1 (a softmax sum); abs error <= 1.5e-6 on [1
 float tt_softmax_xent_f32(const float *logits, int32_t n, int32_t label, float *dlogits);
 
 /* ---- float backward (docs section 7) ----------------------------------------------------- */
+/* The pointwise / depthwise input gradients, the pointwise fused weight update, the mask apply
+ * and the fused bias update have fast paths (blocked sums, VMLA inner loops on ARMv7E-M with
+ * an FPU: tt_vfp.h) that give the stated results bit for bit: each sum keeps its stated order,
+ * several sums run side by side. Their portable references are in tt_kernels_ref.h. */
 
 /* g_a[e] = mask bit e ? g_y[e] : 0.0f for e < n. In place allowed (g_a == g_y). */
 void tt_mask_apply_f32(const float *g_y, const uint8_t *mask, int32_t n, float *g_a);
