@@ -212,7 +212,7 @@ void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const i
                               const int8_t *w_hi, const float *w_scale, float *g_x);
 /* tt_dwconv2d_grad_input_f32 in place, for stride 1 and K <= TT_DW_INPLACE_MAX_K (output
  * size == input size): g holds g_a on entry and g_x on return, bit for bit the same values;
- * tmp holds in_h * in_w floats (one channel's plane). */
+ * tmp holds in_h * in_w * 8 floats (one block of 8 channels of g_a, set aside). */
 #define TT_DW_INPLACE_MAX_K 7
 void tt_dwconv2d_grad_input_inplace_f32(const tt_conv_params *p, float *g, const int8_t *w_lo,
                                         const int8_t *w_hi, const float *w_scale, float *tmp);

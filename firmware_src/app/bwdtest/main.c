@@ -26,6 +26,7 @@
 static float bt_ga[BT_F_MAX];
 static float bt_out_fast[BT_F_MAX + BT_GUARD];
 static float bt_out_ref[BT_F_MAX + BT_GUARD];
+static float bt_tmp[512]; /* the in-place depthwise gradient's 8 channels set aside */
 static int8_t bt_x[BT_X_MAX];
 static int8_t bt_w_lo[BT_W_MAX];
 static int8_t bt_w_hi[BT_W_MAX];
@@ -210,6 +211,16 @@ static void bt_run(int32_t index, const bt_case *t)
         tt_dwconv2d_grad_input_f32_ref(&p, bt_ga, w_lo, w_hi, bt_scale, bt_out_ref);
         bt_report(index, t->op, (int32_t)sizeof(float) * (n_in + BT_GUARD),
                   (const uint8_t *)bt_out_fast, (const uint8_t *)bt_out_ref);
+        if (p.stride == 1 && n_out == n_in && p.kernel <= TT_DW_INPLACE_MAX_K &&
+            p.in_h * p.in_w * 8 <= (int32_t)(sizeof bt_tmp / sizeof bt_tmp[0])) {
+            /* in place over a copy of g_a: the same values as the reference's g_x */
+            for (int32_t i = 0; i < n_in; i++) {
+                bt_out_fast[i] = bt_ga[i];
+            }
+            tt_dwconv2d_grad_input_inplace_f32(&p, bt_out_fast, w_lo, w_hi, bt_scale, bt_tmp);
+            bt_report(index, t->op + 200, (int32_t)sizeof(float) * (n_in + BT_GUARD),
+                      (const uint8_t *)bt_out_fast, (const uint8_t *)bt_out_ref);
+        }
     } else if (t->op == BT_MASK) {
         /* g_y with infinities and NaNs too (a select keeps every bit); bytes 0x00 / 0xFF too */
         for (int32_t i = 0; i < n_in; i++) {

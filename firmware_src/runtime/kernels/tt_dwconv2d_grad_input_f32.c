@@ -92,10 +92,12 @@ tt_dwgi_run(float *acc, const float *from, int32_t nc, const float *ga, int32_t 
     }
 }
 
-/* The kernel proper, with a weight tile wt of kernel^2 x 8 floats from the caller. */
+/* The kernel proper, with a weight tile wt of kernel^2 x 8 floats from the caller. With tmp
+ * (in place, stride 1: g_a == g_x), each block's 8 channels of g_a are first copied to tmp
+ * [in_h * in_w][8] and read from there while g_x overwrites them. */
 static void __attribute__((noinline))
 tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
-               const int8_t *w_hi, const float *w_scale, float *g_x, float *wt)
+               const int8_t *w_hi, const float *w_scale, float *g_x, float *wt, float *tmp)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
     const int32_t kk = p->kernel, stride = p->stride, pad = p->pad, k = p->k;
@@ -113,6 +115,17 @@ tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                 wt[t * 8 + j] = wc ? w_scale[c] * (float)wc[t] : 0.0f;
             }
         }
+        const float *ga = g_a + c0;
+        int32_t ga_ch = ch;
+        if (tmp) {
+            for (int32_t e = 0; e < out_h * out_w; e++) {
+                for (int32_t j = 0; j < nc; j++) {
+                    tmp[e * 8 + j] = g_x[e * ch + c0 + j];
+                }
+            }
+            ga = tmp;
+            ga_ch = 8;
+        }
         for (int32_t ih = 0; ih < in_h; ih++) {
             /* the valid kernel rows of this input row: kh ascending */
             const float *ga_row[TT_DWGI_KMAX];
@@ -123,7 +136,7 @@ tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                 if (th < 0 || th % stride != 0 || th / stride >= out_h) {
                     continue;
                 }
-                ga_row[rows] = g_a + (th / stride) * out_w * ch + c0;
+                ga_row[rows] = ga + (th / stride) * out_w * ga_ch;
                 wt_row[rows] = wt + kh * kk * 8;
                 rows++;
             }
@@ -147,7 +160,7 @@ tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                 const int32_t ow0 = stride == 1 ? base - lo : (base - lo) / stride;
                 const float *from = tt_dwgi_zero;
                 for (int32_t r = 0; r < rows; r++) {
-                    tt_dwgi_run(gx, from, nc, ga_row[r] + ow0 * ch, -ch, wt_row[r] + lo * 8,
+                    tt_dwgi_run(gx, from, nc, ga_row[r] + ow0 * ga_ch, -ga_ch, wt_row[r] + lo * 8,
                                 stride * 8, n);
                     from = gx;
                 }
@@ -160,26 +173,26 @@ tt_dwgi_blocks(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
  * 1568 B for K = 7 (each size in its own frame). */
 static void __attribute__((noinline))
 tt_dwgi_k3(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
-           const float *w_scale, float *g_x)
+           const float *w_scale, float *g_x, float *tmp)
 {
     float wt[9 * 8] __attribute__((aligned(8)));
-    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt, tmp);
 }
 
 static void __attribute__((noinline))
 tt_dwgi_k5(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
-           const float *w_scale, float *g_x)
+           const float *w_scale, float *g_x, float *tmp)
 {
     float wt[25 * 8] __attribute__((aligned(8)));
-    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt, tmp);
 }
 
 static void __attribute__((noinline))
 tt_dwgi_k7(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const int8_t *w_hi,
-           const float *w_scale, float *g_x)
+           const float *w_scale, float *g_x, float *tmp)
 {
     float wt[49 * 8] __attribute__((aligned(8)));
-    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt);
+    tt_dwgi_blocks(p, g_a, w_lo, w_hi, w_scale, g_x, wt, tmp);
 }
 
 void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
@@ -187,12 +200,25 @@ void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const
 {
     const int32_t kk = p->kernel;
     if (kk <= 3) {
-        tt_dwgi_k3(p, g_a, w_lo, w_hi, w_scale, g_x);
+        tt_dwgi_k3(p, g_a, w_lo, w_hi, w_scale, g_x, (float *)0);
     } else if (kk <= 5) {
-        tt_dwgi_k5(p, g_a, w_lo, w_hi, w_scale, g_x);
+        tt_dwgi_k5(p, g_a, w_lo, w_hi, w_scale, g_x, (float *)0);
     } else if (kk <= 7) {
-        tt_dwgi_k7(p, g_a, w_lo, w_hi, w_scale, g_x);
+        tt_dwgi_k7(p, g_a, w_lo, w_hi, w_scale, g_x, (float *)0);
     } else {
         tt_dwconv2d_grad_input_f32_ref(p, g_a, w_lo, w_hi, w_scale, g_x);
+    }
+}
+
+void tt_dwconv2d_grad_input_inplace_f32(const tt_conv_params *p, float *g, const int8_t *w_lo,
+                                        const int8_t *w_hi, const float *w_scale, float *tmp)
+{
+    const int32_t kk = p->kernel;
+    if (kk <= 3) {
+        tt_dwgi_k3(p, g, w_lo, w_hi, w_scale, g, tmp);
+    } else if (kk <= 5) {
+        tt_dwgi_k5(p, g, w_lo, w_hi, w_scale, g, tmp);
+    } else {
+        tt_dwgi_k7(p, g, w_lo, w_hi, w_scale, g, tmp);
     }
 }
