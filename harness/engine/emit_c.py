@@ -106,7 +106,7 @@ class _Emitter:
                 self.decls.append((f"L{i}_p L{i}_q",
                     f"static const tt_conv_params L{i}_p = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
                     f"{op.kernel}, {op.stride}, {op.padding}, {k}, {layer.x.zero_point}, "
-                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}}};\n"
+                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, 0, 0, 0}};\n"
                     f"static const tt_per_channel_quant L{i}_q = {{L{i}_mult, L{i}_shift}};\n"))
             elif isinstance(layer, QAdd):
                 self.decls.append((f"L{i}_p",
