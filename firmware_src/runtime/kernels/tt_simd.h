@@ -81,6 +81,21 @@ static inline __attribute__((always_inline)) int32_t tt_smlatb(uint32_t a, uint3
     return r;
 }
 
+static inline __attribute__((always_inline)) int32_t tt_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* [a.lo, b.lo] (PKHBT): two int16 lanes from the low halves of a and b. */
+static inline __attribute__((always_inline)) uint32_t tt_pkhbt(int32_t a, int32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Both 16-bit lanes = -zp. */
 static inline uint32_t tt_neg_zp2(int32_t zp)
 {
@@ -337,6 +352,20 @@ static inline __attribute__((always_inline)) int8_t tt_out_fast(int32_t acc, con
         tt_mask_put(mask, e, (uint32_t)(u + 127) < 254u);
     }
     return (int8_t)tt_ssat8(u);
+}
+
+/* One output of a conv-like kernel: the fast stage when fast (a compile-time constant in each
+ * specialised copy of a kernel body), else the reference tt_output_s8. */
+static inline __attribute__((always_inline)) int8_t tt_out_any(int32_t acc, const tt_rq *rq,
+                                                               int32_t multiplier, int32_t shift,
+                                                               int32_t y_zp, int32_t act_min,
+                                                               int32_t act_max, uint8_t *mask,
+                                                               int32_t e, int32_t fast)
+{
+    if (fast) {
+        return tt_out_fast(acc, rq, mask, e);
+    }
+    return tt_output_s8(acc, multiplier, shift, y_zp, act_min, act_max, mask, e);
 }
 
 #endif /* __ARM_FEATURE_DSP */
