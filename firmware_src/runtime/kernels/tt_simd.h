@@ -276,6 +276,62 @@ static inline __attribute__((always_inline)) void tt_dot12_s8(const int8_t *x, c
     a[1] = a1;
 }
 
+/* The last 1..3 bytes of a row of n >= 4 bytes as a word with the missing high bytes zero,
+ * read without passing the row's end: bytes n - 4 .. n - 1 shifted down by (4 - rem) bytes. */
+static inline __attribute__((always_inline)) uint32_t tt_ld32_tail(const int8_t *row, int32_t n,
+                                                                   int32_t rem)
+{
+    if (n >= 4) {
+        return tt_ld32(row + n - 4) >> (8 * (4 - rem));
+    }
+    uint32_t v = 0u; /* a row shorter than a word: byte by byte */
+    for (int32_t i = 0; i < rem; i++) {
+        v |= (uint32_t)(uint8_t)row[i] << (8 * i);
+    }
+    return v;
+}
+
+/* Two pixels x two weight rows over pre-widened x: xs0 / xs1 hold (x - x_zp) of n bytes as
+ * int16 lane pairs, two words per 4 bytes ([x0, x2], [x1, x3], SXTAB16 order), zero-padded to
+ * whole groups; w0 / w1 are int8 rows of n bytes. a[0] += x0 . w0, a[1] += x0 . w1,
+ * a[2] += x1 . w0, a[3] += x1 . w1. Per 4 bytes 2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD. */
+static inline __attribute__((always_inline)) void tt_dot22_s16x(const uint32_t *xs0,
+                                                                const uint32_t *xs1,
+                                                                const int8_t *w0, const int8_t *w1,
+                                                                int32_t n, int32_t *a)
+{
+    int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+    const int32_t groups = n >> 2, rem = n & 3;
+    for (int32_t g = 0; g <= groups; g++) {
+        uint32_t wa, wb;
+        if (g < groups) {
+            wa = tt_ld32(w0 + 4 * g);
+            wb = tt_ld32(w1 + 4 * g);
+        } else if (rem) {
+            wa = tt_ld32_tail(w0, n, rem);
+            wb = tt_ld32_tail(w1, n, rem);
+        } else {
+            break;
+        }
+        const uint32_t x0e = xs0[2 * g], x0o = xs0[2 * g + 1];
+        const uint32_t x1e = xs1[2 * g], x1o = xs1[2 * g + 1];
+        const uint32_t wae = tt_sxtb16(wa), wao = tt_sxtb16_ror8(wa);
+        a00 = tt_smlad(x0e, wae, a00);
+        a00 = tt_smlad(x0o, wao, a00);
+        a10 = tt_smlad(x1e, wae, a10);
+        a10 = tt_smlad(x1o, wao, a10);
+        const uint32_t wbe = tt_sxtb16(wb), wbo = tt_sxtb16_ror8(wb);
+        a01 = tt_smlad(x0e, wbe, a01);
+        a01 = tt_smlad(x0o, wbo, a01);
+        a11 = tt_smlad(x1e, wbe, a11);
+        a11 = tt_smlad(x1o, wbo, a11);
+    }
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a10;
+    a[3] = a11;
+}
+
 /* Saturate to int8 (SSAT #8). */
 static inline __attribute__((always_inline)) int32_t tt_ssat8(int32_t v)
 {
