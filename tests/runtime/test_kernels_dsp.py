@@ -24,7 +24,7 @@ from harness.records import PREFIX
 from harness.toolchain import CROSS_CC, build_firmware, build_host_program
 
 APP = REPO / "firmware_src" / "app" / "kerneltest" / "main.c"
-KERNELS = ("tt_pwconv_s8", "tt_dwconv2d_s8", "tt_conv2d_s8")
+KERNELS = ("tt_pwconv_s8", "tt_dwconv2d_s8", "tt_conv2d_s8", "tt_add_s8")
 
 
 def _records(text: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_dsp_kernels_match_host(board_name, host_records):
     # The firmware really runs the SIMD paths.
     for sym in KERNELS:
         dis = _disassembly(fw.elf, sym)
-        assert re.search(r"\b(sxtab16|sxtb16|smlad|smlabb)\b", dis), \
+        assert re.search(r"\b(sxtab16|sxtb16|smlad|smlabb|smlal)\b", dis), \
             f"{sym} has no DSP path on {board_name}"
     run = get_emulator("qemu").run(fw.elf, board, timeout_s=120.0)
     assert run.status == "ok", run.reason()

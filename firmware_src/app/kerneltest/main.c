@@ -1,7 +1,7 @@
 /* Kernel test firmware: runs the int8 forward conv kernels (tt_pwconv_s8, tt_dwconv2d_s8,
- * tt_conv2d_s8) on pseudo-random inputs, weights, biases and multipliers over many shapes
- * (odd / even channels, k = 0, 0 < k < C_in, k = C_in, strides, pads, kernels 1..7) and prints
- * one record per case with FNV-1a checksums of the outputs and of the mask bytes:
+ * tt_conv2d_s8) and residual adds (tt_add_s8, op 3) on pseudo-random inputs, weights, biases
+ * and multipliers over many shapes (odd / even channels, k = 0, 0 < k < C_in, k = C_in,
+ * strides, pads, kernels 1..7) and prints one record per case with FNV-1a checksums of the outputs and of the mask bytes:
  *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}
  * then one record per row-strip case (the row-range fields of tt_conv_params), "eq":1 when the
  * strips computed from input tiles equal the whole layer bit for bit:
@@ -262,6 +262,47 @@ static void kt_run_strips(int32_t index, const kt_strip_case *t)
     tt_rec_end();
 }
 
+/* Residual adds: n elements, model-like parameters (the DSP fast stage: right shifts, the
+ * out shift near -20) or random ones with left shifts; b sometimes aliases y (in place). */
+static void kt_run_add(int32_t index, int32_t n, int32_t model_like)
+{
+    tt_add_params p;
+    p.a_zp = kt_range(-128, 127);
+    p.b_zp = kt_range(-128, 127);
+    p.y_zp = kt_range(-128, 127);
+    p.a_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    p.b_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    p.out_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    if (model_like) {
+        p.a_shift = kt_range(-3, -1);
+        p.b_shift = kt_range(-3, -1);
+        p.out_shift = kt_range(-22, -17);
+    } else {
+        p.a_shift = kt_range(-3, 0);
+        p.b_shift = kt_range(-3, 0);
+        p.out_shift = kt_range(-22, -18);
+    }
+    kt_fill_s8(kt_x, 2 * n);
+    for (int32_t i = 0; i < KT_Y_MAX + KT_GUARD; i++) {
+        kt_y[i] = 0x5A;
+    }
+    const int32_t in_place = (kt_rand() & 1u) != 0u;
+    int8_t *b = in_place ? kt_y : kt_x + n;
+    if (in_place) {
+        for (int32_t i = 0; i < n; i++) {
+            kt_y[i] = kt_x[n + i];
+        }
+    }
+    tt_add_s8(&p, kt_x, b, kt_y, n);
+    tt_rec_begin("kt");
+    tt_rec_int("case", index);
+    tt_rec_int("op", 3);
+    tt_rec_int("n", n);
+    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, n + KT_GUARD));
+    tt_rec_int("m", 0);
+    tt_rec_end();
+}
+
 int main(void);
 int main(void)
 {
@@ -284,6 +325,9 @@ int main(void)
         t.c_out = (int8_t)(t.op == KT_DW ? t.c_in : kt_range(1, t.op == KT_CONV ? 9 : 40));
         t.k = (int8_t)kt_range(0, t.c_in);
         kt_run(i, &t);
+    }
+    for (int32_t r = 0; r < 12; r++, i++) {
+        kt_run_add(i, kt_range(1, 700), r % 3 != 0);
     }
     const int32_t n_strip = (int32_t)(sizeof kt_strip_cases / sizeof kt_strip_cases[0]);
     for (int32_t r = 0; r < n_strip; r++, i++) {
