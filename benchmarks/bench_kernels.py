@@ -1,4 +1,4 @@
-"""Benchmark: instructions of the int8 forward kernels on a model's own layer shapes. Prints a table.
+"""Benchmark: int8 forward kernel instructions on a model's own layer shapes. Prints a table.
 
     python benchmarks/bench_kernels.py                       # MobileNetV2-w0.35 at 128x128, M7
     python benchmarks/bench_kernels.py --board stm32f4 --input 64
@@ -41,7 +41,10 @@ static int8_t bx[%(X_MAX)d], by[%(Y_MAX)d], bw[%(W_MAX)d];
 static int32_t bbias[512], bmult[512], bshift[512];
 static uint32_t st = 0x2468ACEu;
 static uint32_t rnd(void) { st ^= st << 13; st ^= st >> 17; st ^= st << 5; return st; }
-static void fill(int8_t *v, int32_t n) { for (int32_t i = 0; i < n; i++) v[i] = (int8_t)(rnd() >> 24); }
+static void fill(int8_t *v, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) v[i] = (int8_t)(rnd() >> 24);
+}
 
 int main(void);
 int main(void)
@@ -70,9 +73,10 @@ int main(void)
                 p.out_row0 = r0;
                 p.out_rows = out_h - r0 < l->rows ? out_h - r0 : l->rows;
                 if (p.out_rows == out_h) { p.out_rows = 0; p.x_row0 = 0; }
-                if (l->op == 0) tt_pwconv_s8(&p, &q, bx, (const int8_t *)0, bw, bbias, by, (uint8_t *)0);
-                else if (l->op == 1) tt_dwconv2d_s8(&p, &q, bx, (const int8_t *)0, bw, bbias, by, (uint8_t *)0);
-                else tt_conv2d_s8(&p, &q, bx, (const int8_t *)0, bw, bbias, by, (uint8_t *)0);
+                const int8_t *none = (const int8_t *)0;
+                if (l->op == 0) tt_pwconv_s8(&p, &q, bx, none, bw, bbias, by, (uint8_t *)0);
+                else if (l->op == 1) tt_dwconv2d_s8(&p, &q, bx, none, bw, bbias, by, (uint8_t *)0);
+                else tt_conv2d_s8(&p, &q, bx, none, bw, bbias, by, (uint8_t *)0);
             }
         }
         tt_mark_region_end();
@@ -139,7 +143,8 @@ def main() -> int:
         per_kind[kind][2] += 1
         if args.per_layer:
             ratio = f"{n / macs:9.2f}" if macs else " " * 9
-            print(f"{kind:5} {g[0]:4} {g[1]:4} {g[2]:4} {g[3]:4} {g[4]:2} {g[5]:2} {n:10} {macs:9} {ratio}")
+            shape = " ".join(f"{v:4}" for v in g[:4]) + f" {g[4]:2} {g[5]:2}"
+            print(f"{kind:5} {shape} {n:10} {macs:9} {ratio}")
     print(f"\n{args.model}-w{args.width} {args.input}x{args.input} on {args.board}: one forward's "
           f"int8 kernels")
     print(f"{'kernel':16} {'layers':>6} {'instructions':>14} {'MACs':>11} {'instr/MAC':>9}")

@@ -1,7 +1,8 @@
 /* Kernel test firmware: runs the int8 forward conv kernels (tt_pwconv_s8, tt_dwconv2d_s8,
  * tt_conv2d_s8) and residual adds (tt_add_s8, op 3) on pseudo-random inputs, weights, biases
  * and multipliers over many shapes (odd / even channels, k = 0, 0 < k < C_in, k = C_in,
- * strides, pads, kernels 1..7) and prints one record per case with FNV-1a checksums of the outputs and of the mask bytes:
+ * strides, pads, kernels 1..7) and prints one record per case with FNV-1a checksums of the
+ * outputs and of the mask bytes:
  *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}
  * then one record per row-strip case (the row-range fields of tt_conv_params), "eq":1 when the
  * strips computed from input tiles equal the whole layer bit for bit:
@@ -138,9 +139,13 @@ static kt_setup kt_prepare(const kt_case *t)
     const int32_t use_bias = (int32_t)(kt_rand() % 4u) != 0;
     for (int32_t c = 0; c < p.out_c; c++) {
         kt_bias[c] = kt_range(-20000, 20000);
-        kt_mult[c] = (kt_rand() & 15u) == 0u ? 0x40000000 : (int32_t)(0x40000000u + (kt_rand() >> 2));
-        kt_shift[c] = model_like ? ((kt_rand() & 15u) == 0u ? kt_range(-24, -14) : kt_range(-13, -1))
-                                 : kt_range(-13, 1);
+        kt_mult[c] = (kt_rand() & 15u) == 0u ? 0x40000000
+                                             : (int32_t)(0x40000000u + (kt_rand() >> 2));
+        if (model_like) { /* right shifts, now and then the large ones */
+            kt_shift[c] = (kt_rand() & 15u) == 0u ? kt_range(-24, -14) : kt_range(-13, -1);
+        } else {
+            kt_shift[c] = kt_range(-13, 1);
+        }
     }
     s.w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
     s.w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;

@@ -22,8 +22,25 @@ static inline __attribute__((always_inline)) void conv_patch(
     const int8_t zp = (int8_t)p->x_zp;
     int8_t lo[CONV_PATCH_MAX + 4], hi[CONV_PATCH_MAX + 4];
     const int32_t ih0 = oh * p->stride - p->pad, iw0 = ow * p->stride - p->pad;
+    const int32_t cols_in = iw0 >= 0 && iw0 + kk <= in_w, run = kk * in_c;
+    int8_t *const whole = k > 0 ? lo : hi; /* the one part when there is no split */
     for (int32_t kh = 0; kh < kk; kh++) {
         const int32_t ih = ih0 + kh;
+        if ((k == 0 || k_hi == 0) && cols_in) {
+            /* no split, every tap column inside: a kernel row is one run of x (or x_zp) */
+            int8_t *dst = whole + kh * run;
+            if (ih >= 0 && ih < in_h) {
+                const int8_t *src = x + ((ih - p->x_row0) * in_w + iw0) * in_c;
+                for (int32_t i = 0; i < run; i++) {
+                    dst[i] = src[i];
+                }
+            } else {
+                for (int32_t i = 0; i < run; i++) {
+                    dst[i] = zp;
+                }
+            }
+            continue;
+        }
         const int32_t row_in = ih >= 0 && ih < in_h;
         const int8_t *xr = x + ((ih - p->x_row0) * in_w + iw0) * in_c;
         for (int32_t kw = 0; kw < kk; kw++) {
@@ -70,9 +87,8 @@ static inline __attribute__((always_inline)) void conv_patch(
  * every pair of output channels takes both positions through tt_dot22_s16x (each weight word
  * widened once for both positions; an odd last channel is paired with itself, an odd last
  * position with itself, the copies discarded). Same integer sums as the reference (padding
- * taps hold x_zp: their (x - x_zp) is 0). One copy (fast and mask are tested per output: a
- * stem has few outputs per MAC) keeps the stack small. */
-static __attribute__((noinline)) void conv_patch_body(
+ * taps hold x_zp: their (x - x_zp) is 0). */
+static inline __attribute__((always_inline)) void conv_patch_body(
     const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x, const int8_t *w_lo,
     const int8_t *w_hi, const int32_t *bias, int8_t *y, uint8_t *mask, int32_t fast)
 {
@@ -129,14 +145,36 @@ static __attribute__((noinline)) void conv_patch_body(
     }
 }
 
+/* Two copies of conv_patch_body, each a function of its own (one stack frame at a time): the
+ * fast output stage without a mask (inference), and any output stage with a mask. */
+static __attribute__((noinline)) void conv_patch_fast(const tt_conv_params *p,
+                                                      const tt_per_channel_quant *q,
+                                                      const int8_t *x, const int8_t *w_lo,
+                                                      const int8_t *w_hi, const int32_t *bias,
+                                                      int8_t *y)
+{
+    conv_patch_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
+static __attribute__((noinline)) void conv_patch_any(const tt_conv_params *p,
+                                                     const tt_per_channel_quant *q,
+                                                     const int8_t *x, const int8_t *w_lo,
+                                                     const int8_t *w_hi, const int32_t *bias,
+                                                     int8_t *y, uint8_t *mask, int32_t fast)
+{
+    conv_patch_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+}
+
 /* DSP path for larger patches: the taps inside the input are found once per output position;
  * two output channels share each (x - x_zp) word (an odd last channel is paired with itself,
  * the copy discarded). Without a split (k == 0 or k == in_c) a kernel row's taps are one
  * contiguous run of x and of w; with one, each tap is two runs. Same integer sums as the
  * reference. */
-static void conv_dsp_runs(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
-                          const int8_t *w_lo, const int8_t *w_hi, const int32_t *bias, int8_t *y,
-                          uint8_t *mask)
+static __attribute__((noinline)) void conv_dsp_runs(const tt_conv_params *p,
+                                                    const tt_per_channel_quant *q,
+                                                    const int8_t *x, const int8_t *w_lo,
+                                                    const int8_t *w_hi, const int32_t *bias,
+                                                    int8_t *y, uint8_t *mask)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
     const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
@@ -203,11 +241,14 @@ void tt_conv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
 #if defined(TT_SIMD_DSP)
     if (p->kernel * p->kernel * p->in_c > CONV_PATCH_MAX) {
         conv_dsp_runs(p, q, x, w_lo, w_hi, bias, y, mask);
-    } else if (!tt_rq_fast_ok(q->multiplier, q->shift, p->out_c, p->y_zp, p->act_min,
-                              p->act_max)) {
-        conv_patch_body(p, q, x, w_lo, w_hi, bias, y, mask, 0);
     } else {
-        conv_patch_body(p, q, x, w_lo, w_hi, bias, y, mask, 1);
+        const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->out_c, p->y_zp,
+                                           p->act_min, p->act_max);
+        if (fast && !mask) {
+            conv_patch_fast(p, q, x, w_lo, w_hi, bias, y);
+        } else {
+            conv_patch_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+        }
     }
 #else
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;

@@ -7,23 +7,20 @@
 /* Widest kernel with a SIMD interior path; wider kernels take the border path everywhere. */
 #define DW_K_MAX 7
 
-/* Border output (some taps fall outside the input): acc = bias + sum over the taps inside of
- * (x - x_zp) * w, one tap at a time. xc is the tile at channel c; ih0 is relative to the image,
- * ih0_tile to the tile (ih0 - x_row0). */
-static inline __attribute__((always_inline)) int32_t dw_border(const int8_t *xc, const int8_t *wc,
-                                                               int32_t b, int32_t ih0,
-                                                               int32_t ih0_tile, int32_t iw0,
-                                                               int32_t in_h, int32_t in_w,
+/* Border-column output (some tap columns fall outside the input): acc = b + sum over the
+ * taps of rows [kh0, kh1) and columns [kw0, kw1) of (x - x_zp) * w, one tap at a time; xr is
+ * x at tap (kh0, kw0), wr the weight of that tap. */
+static inline __attribute__((always_inline)) int32_t dw_border(const int8_t *xr, const int8_t *wr,
+                                                               int32_t b, int32_t rows,
+                                                               int32_t cols, int32_t row_step,
                                                                int32_t ch, int32_t kk,
                                                                int32_t x_zp)
 {
-    const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
-    const int32_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
     int32_t acc = b;
-    for (int32_t kh = kh0; kh < kh1; kh++) {
-        const int8_t *xr = xc + ((ih0_tile + kh) * in_w + iw0) * ch;
-        for (int32_t kw = kw0; kw < kw1; kw++) {
-            acc += ((int32_t)xr[kw * ch] - x_zp) * (int32_t)wc[kh * kk + kw];
+    for (int32_t kh = 0; kh < rows; kh++, xr += row_step, wr += kk) {
+        const int8_t *xt = xr;
+        for (int32_t kw = 0; kw < cols; kw++, xt += ch) {
+            acc += ((int32_t)*xt - x_zp) * (int32_t)wr[kw];
         }
     }
     return acc;
@@ -103,13 +100,14 @@ static inline __attribute__((always_inline)) void dw3_interior_fast(
 #undef DW3_LOOP
 }
 
-/* DSP path, channels outermost. Per channel: the output stage constants, the bias with x_zp
- * folded in for interior outputs (bias - x_zp * sum w: every tap is inside the input there),
- * and the weights widened to int16 pairs of neighbouring taps in a row ([w(kh, 2j),
- * w(kh, 2j + 1)]; an odd last tap alone) are set up once; then each output row is a left
- * border, an interior and a right border. Interior outputs read two taps with LDRSB, pack them
- * with PKHBT and take both products with one SMLAD; 3x3 keeps its five weight words in
- * registers. Border outputs sum (x - x_zp) * w over the taps inside. Same integer sums as the
+/* DSP path, channels outermost. Per channel: the output stage constants, the weights widened
+ * to int16 pairs of neighbouring taps in a row ([w(kh, 2j), w(kh, 2j + 1)]; an odd last tap
+ * alone) and the weight sum of each tap row are set up once; then each output row has its tap
+ * rows inside the input [kh0, kh1) (all but at the top and bottom), the bias with x_zp folded
+ * in over those rows (bias - x_zp * sum w), and is a left border, an interior and a right
+ * border. Interior columns read two taps with LDRSB, pack them with PKHBT and take both
+ * products with one SMLAD (3x3 with all rows inside: one asm loop with the weights in
+ * registers); border columns sum (x - x_zp) * w over the taps inside. Same integer sums as the
  * reference (modulo 2^32, like its int32 sums). */
 static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *p,
                                                           const tt_per_channel_quant *q,
@@ -135,6 +133,7 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
     const int32_t simd = kk <= DW_K_MAX;
     tt_rq rq = {0u, 0, 0, 0};
     uint32_t wt[DW_K_MAX][(DW_K_MAX + 1) / 2] = {{0u}};
+    int32_t row_sum[DW_K_MAX] = {0};
     for (int32_t c = 0; c < ch; c++) {
         const int8_t *wc = c < k ? w_lo + c * kk2 : w_hi + (c - k) * kk2;
         const int32_t mult = q->multiplier[c], shift = q->shift[c];
@@ -142,7 +141,6 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
             rq = tt_rq_channel(mult, shift, y_zp);
         }
         const int32_t b = bias ? bias[c] : 0;
-        const int32_t bz = b - x_zp * tt_sum_s8(wc, kk2);
         const int8_t *xc = x + c;
         if (simd) {
             for (int32_t kh = 0; kh < kk; kh++) {
@@ -150,47 +148,43 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
                     const int32_t w1 = j + 1 < kk ? wc[kh * kk + j + 1] : 0;
                     wt[kh][j >> 1] = tt_pkhbt(wc[kh * kk + j], w1);
                 }
+                row_sum[kh] = tt_sum_s8(wc + kh * kk, kk);
             }
         }
         const uint32_t w00 = wt[0][0], w10 = wt[1][0], w20 = wt[2][0];
         const uint32_t w01 = (wt[0][1] & 0xFFFFu) | (wt[1][1] << 16), w21 = wt[2][1];
         for (int32_t r = 0; r < rows; r++) {
             const int32_t ih0 = (oh_begin + r) * stride - pad, ih0_tile = ih0 - p->x_row0;
-            const int32_t inside = simd && ih0 >= 0 && ih0 + kk <= in_h;
-            const int32_t lo = inside ? ow_lo : out_w, hi = inside ? ow_hi : out_w;
+            /* tap rows inside the input, and the bias with x_zp folded in over them */
+            const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
+            int32_t bz = b;
+            for (int32_t kh = kh0; kh < kh1; kh++) {
+                bz -= x_zp * row_sum[kh];
+            }
+            const int32_t lo = simd ? ow_lo : out_w, hi = simd ? ow_hi : out_w;
+            const int8_t *x_row = xc + (ih0_tile + kh0) * row_step; /* tap row kh0, image col 0 */
             int32_t e = r * out_w * ch + c;
             int32_t ow = 0;
             for (; ow < lo; ow++, e += ch) {
-                const int32_t acc = dw_border(xc, wc, b, ih0, ih0_tile, ow * stride - pad, in_h, in_w, ch,
-                                              kk, x_zp);
+                const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                const int32_t acc = dw_border(x_row + (iw0 + kw0) * ch, wc + kh0 * kk + kw0, b,
+                                              kh1 - kh0, kw1 - kw0, row_step, ch, kk, x_zp);
                 y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);
             }
-            const int8_t *xp = xc + (ih0_tile * in_w + ow * stride - pad) * ch;
-            if (kk == 3 && fast && !mask && (stride == 1 || stride == 2) && ow < hi) {
+            const int8_t *xp = x_row + (ow * stride - pad) * ch;
+            if (kk == 3 && kh0 == 0 && kh1 == 3 && fast && !mask && (stride == 1 || stride == 2) &&
+                ow < hi) {
                 const dw3_run run = {rq.c_lo, rq.c_hi, rq.m,  rq.r1,
                                      bz,      y + e + (hi - ow) * ch, w21};
                 dw3_interior_fast(xp, row_step, ch, stride, w00, w10, w20, w01, &run, y + e);
                 e += (hi - ow) * ch;
                 ow = hi;
-            } else if (kk == 3) {
-                const int32_t ch2 = 2 * ch;
-                for (; ow < hi; ow++, e += ch, xp += col_step) {
-                    const int8_t *x1 = xp + row_step, *x2 = x1 + row_step;
-                    int32_t acc = bz;
-                    acc = tt_smlad(tt_pkhbt(xp[0], xp[ch]), w00, acc);
-                    acc = tt_smlad(tt_pkhbt(x1[0], x1[ch]), w10, acc);
-                    acc = tt_smlad(tt_pkhbt(x2[0], x2[ch]), w20, acc);
-                    acc = tt_smlabb((uint32_t)(int32_t)xp[ch2], w01, acc);
-                    acc = tt_smlabt((uint32_t)(int32_t)x1[ch2], w01, acc);
-                    acc = tt_smlabb((uint32_t)(int32_t)x2[ch2], w21, acc);
-                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
-                                      fast);
-                }
             } else {
                 for (; ow < hi; ow++, e += ch, xp += col_step) {
                     int32_t acc = bz;
                     const int8_t *xr = xp;
-                    for (int32_t kh = 0; kh < kk; kh++, xr += row_step) {
+                    for (int32_t kh = kh0; kh < kh1; kh++, xr += row_step) {
                         const int8_t *xt = xr;
                         int32_t j = 0;
                         for (; j + 1 < kk; j += 2, xt += 2 * ch) {
@@ -205,8 +199,10 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
                 }
             }
             for (; ow < out_w; ow++, e += ch) {
-                const int32_t acc = dw_border(xc, wc, b, ih0, ih0_tile, ow * stride - pad, in_h, in_w, ch,
-                                              kk, x_zp);
+                const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                const int32_t acc = dw_border(x_row + (iw0 + kw0) * ch, wc + kh0 * kk + kw0, b,
+                                              kh1 - kh0, kw1 - kw0, row_step, ch, kk, x_zp);
                 y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);
             }
         }

@@ -17,6 +17,27 @@ static inline __attribute__((always_inline)) int8_t pw_out(int32_t acc, const tt
                         mask, e);
 }
 
+/* The hot case (fast output stage, no mask, one weight array, a channel pair): pairs pixel
+ * pairs of a run (pixel i at x0 + i * step) for the weight rows w0 and w1 of n bytes, outputs
+ * at y[0], y[1], y[out_c], y[out_c + 1], then 2 out_c further. A function of its own so that
+ * its loop gets the registers. */
+static __attribute__((noinline)) void pw_run_fast(const int8_t *x0, int32_t pairs, int32_t step,
+                                                  const int8_t *w0, const int8_t *w1, int32_t n,
+                                                  const tt_rq *rq, int32_t b0, int32_t b1,
+                                                  int8_t *y, int32_t out_c)
+{
+    for (; pairs > 0; pairs--) {
+        int32_t a[4] = {b0, b1, b0, b1};
+        tt_dot22_s8(x0, x0 + step, w0, w1, n, a);
+        y[0] = (int8_t)tt_ssat8(tt_rq_apply(a[0], &rq[0]));
+        y[1] = (int8_t)tt_ssat8(tt_rq_apply(a[1], &rq[1]));
+        y[out_c] = (int8_t)tt_ssat8(tt_rq_apply(a[2], &rq[0]));
+        y[out_c + 1] = (int8_t)tt_ssat8(tt_rq_apply(a[3], &rq[1]));
+        x0 += 2 * step;
+        y += 2 * out_c;
+    }
+}
+
 /* DSP path, output channels outermost: for each pair of output channels (an odd last channel
  * is paired with itself, the copy discarded) the output stage constants and the bias with x_zp
  * folded in (bias - x_zp * sum w) are set up once, then the pixels go two at a time through
@@ -65,6 +86,13 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
             const int8_t *xr = x + ((oh_begin + run) * stride - p->x_row0) * in_w * in_c;
             int32_t e = run * run_len * out_c + c; /* element of (this pixel, channel c) */
             int32_t i = 0;
+            if (fast && !mask && pair && (k == 0 || k_hi == 0)) {
+                const int32_t n = k > 0 ? k : k_hi;
+                const int8_t *w0 = k > 0 ? lo0 : hi0;
+                pw_run_fast(xr, run_len >> 1, step, w0, w0 + n, n, rq, b0, b1, y + e, out_c);
+                i = run_len & ~1;
+                e += i * out_c;
+            }
             for (; i + 1 < run_len; i += 2) {
                 int32_t a[4] = {b0, b1, b0, b1};
                 const int8_t *x0 = xr + i * step;
