@@ -132,8 +132,8 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
     ow_lo = ow_lo > ow_hi ? ow_hi : ow_lo;
     const int32_t simd = kk <= DW_K_MAX;
     tt_rq rq = {0u, 0, 0, 0};
-    uint32_t wt[DW_K_MAX][(DW_K_MAX + 1) / 2] = {{0u}};
-    int32_t row_sum[DW_K_MAX] = {0};
+    uint32_t wt[DW_K_MAX][(DW_K_MAX + 1) / 2]; /* filled for the kernel's rows (simd) */
+    int32_t row_sum[DW_K_MAX];
     for (int32_t c = 0; c < ch; c++) {
         const int8_t *wc = c < k ? w_lo + c * kk2 : w_hi + (c - k) * kk2;
         const int32_t mult = q->multiplier[c], shift = q->shift[c];
@@ -151,14 +151,16 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
                 row_sum[kh] = tt_sum_s8(wc + kh * kk, kk);
             }
         }
-        const uint32_t w00 = wt[0][0], w10 = wt[1][0], w20 = wt[2][0];
-        const uint32_t w01 = (wt[0][1] & 0xFFFFu) | (wt[1][1] << 16), w21 = wt[2][1];
+        const int32_t k3 = simd && kk == 3; /* the five weight words of a 3x3 kernel */
+        const uint32_t w00 = k3 ? wt[0][0] : 0u, w10 = k3 ? wt[1][0] : 0u;
+        const uint32_t w20 = k3 ? wt[2][0] : 0u, w21 = k3 ? wt[2][1] : 0u;
+        const uint32_t w01 = k3 ? (wt[0][1] & 0xFFFFu) | (wt[1][1] << 16) : 0u;
         for (int32_t r = 0; r < rows; r++) {
             const int32_t ih0 = (oh_begin + r) * stride - pad, ih0_tile = ih0 - p->x_row0;
             /* tap rows inside the input, and the bias with x_zp folded in over them */
             const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
             int32_t bz = b;
-            for (int32_t kh = kh0; kh < kh1; kh++) {
+            for (int32_t kh = kh0; simd && kh < kh1; kh++) {
                 bz -= x_zp * row_sum[kh];
             }
             const int32_t lo = simd ? ow_lo : out_w, hi = simd ? ow_hi : out_w;
@@ -208,6 +210,25 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
         }
     }
 }
+
+/* Two copies of dw_body, each a function of its own (one stack frame at a time): the fast
+ * output stage without a mask (inference), and any output stage with a mask. */
+static __attribute__((noinline)) void dw_fast(const tt_conv_params *p,
+                                              const tt_per_channel_quant *q, const int8_t *x,
+                                              const int8_t *w_lo, const int8_t *w_hi,
+                                              const int32_t *bias, int8_t *y)
+{
+    dw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
+static __attribute__((noinline)) void dw_any(const tt_conv_params *p,
+                                             const tt_per_channel_quant *q, const int8_t *x,
+                                             const int8_t *w_lo, const int8_t *w_hi,
+                                             const int32_t *bias, int8_t *y, uint8_t *mask,
+                                             int32_t fast)
+{
+    dw_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+}
 #endif
 
 void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
@@ -215,12 +236,12 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
                     uint8_t *mask)
 {
 #if defined(TT_SIMD_DSP)
-    if (!tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min, p->act_max)) {
-        dw_body(p, q, x, w_lo, w_hi, bias, y, mask, 0);
-    } else if (mask) {
-        dw_body(p, q, x, w_lo, w_hi, bias, y, mask, 1);
+    const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
+                                       p->act_max);
+    if (fast && !mask) {
+        dw_fast(p, q, x, w_lo, w_hi, bias, y);
     } else {
-        dw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+        dw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
     }
 #else
     const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
