@@ -278,13 +278,16 @@ static void kt_run_add(int32_t index, int32_t n, int32_t model_like)
     p.a_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
     p.b_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
     p.out_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
-    if (model_like) {
-        p.a_shift = kt_range(-3, -1);
-        p.b_shift = kt_range(-3, -1);
-        p.out_shift = kt_range(-22, -17);
-    } else {
+    if (model_like) { /* the larger input scale has m = 0.5: multiplier 2^30, shift 0 */
         p.a_shift = kt_range(-3, 0);
         p.b_shift = kt_range(-3, 0);
+        p.out_shift = kt_range(-22, -17);
+        if (p.a_shift == 0 && (kt_rand() & 1u)) {
+            p.a_multiplier = 0x40000000;
+        }
+    } else { /* a left shift: the general path */
+        p.a_shift = kt_range(-3, 1);
+        p.b_shift = 1;
         p.out_shift = kt_range(-22, -18);
     }
     kt_fill_s8(kt_x, 2 * n);
@@ -331,7 +334,7 @@ int main(void)
         t.k = (int8_t)kt_range(0, t.c_in);
         kt_run(i, &t);
     }
-    for (int32_t r = 0; r < 12; r++, i++) {
+    for (int32_t r = 0; r < 18; r++, i++) {
         kt_run_add(i, kt_range(1, 700), r % 3 != 0);
     }
     const int32_t n_strip = (int32_t)(sizeof kt_strip_cases / sizeof kt_strip_cases[0]);
