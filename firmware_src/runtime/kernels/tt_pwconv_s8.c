@@ -19,22 +19,50 @@ static inline __attribute__((always_inline)) int8_t pw_out(int32_t acc, const tt
 
 /* The hot case (fast output stage, no mask, one weight array, a channel pair): pairs pixel
  * pairs of a run (pixel i at x0 + i * step) for the weight rows w0 and w1 of n bytes, outputs
- * at y[0], y[1], y[out_c], y[out_c + 1], then 2 out_c further. A function of its own so that
- * its loop gets the registers. */
+ * at y[0], y[1], y[out_c], y[out_c + 1], then 2 out_c further. */
+static inline __attribute__((always_inline)) void pw_run(const int8_t *x0, int32_t pairs,
+                                                         int32_t step, const int8_t *w0,
+                                                         const int8_t *w1, int32_t n,
+                                                         const tt_rq *rq, int32_t b0, int32_t b1,
+                                                         int8_t *y, int32_t out_c)
+{
+    const tt_rq rq0 = rq[0], rq1 = rq[1]; /* local copies: read straight from the frame */
+    for (; pairs > 0; pairs--) {
+        int32_t a[4] = {b0, b1, b0, b1};
+        tt_dot22_s8(x0, x0 + step, w0, w1, n, a);
+        y[0] = (int8_t)tt_ssat8(tt_rq_apply(a[0], &rq0));
+        y[1] = (int8_t)tt_ssat8(tt_rq_apply(a[1], &rq1));
+        y[out_c] = (int8_t)tt_ssat8(tt_rq_apply(a[2], &rq0));
+        y[out_c + 1] = (int8_t)tt_ssat8(tt_rq_apply(a[3], &rq1));
+        x0 += 2 * step;
+        y += 2 * out_c;
+    }
+}
+
+/* pw_run in a function of its own (its loop gets the registers), with copies for the small
+ * channel counts of mobile networks where n is a constant: the dot product is straight-line
+ * code without dispatch or tail (the output stage costs as much as the MACs there). */
 static __attribute__((noinline)) void pw_run_fast(const int8_t *x0, int32_t pairs, int32_t step,
                                                   const int8_t *w0, const int8_t *w1, int32_t n,
                                                   const tt_rq *rq, int32_t b0, int32_t b1,
                                                   int8_t *y, int32_t out_c)
 {
-    for (; pairs > 0; pairs--) {
-        int32_t a[4] = {b0, b1, b0, b1};
-        tt_dot22_s8(x0, x0 + step, w0, w1, n, a);
-        y[0] = (int8_t)tt_ssat8(tt_rq_apply(a[0], &rq[0]));
-        y[1] = (int8_t)tt_ssat8(tt_rq_apply(a[1], &rq[1]));
-        y[out_c] = (int8_t)tt_ssat8(tt_rq_apply(a[2], &rq[0]));
-        y[out_c + 1] = (int8_t)tt_ssat8(tt_rq_apply(a[3], &rq[1]));
-        x0 += 2 * step;
-        y += 2 * out_c;
+    switch (n) {
+    case 8:
+        pw_run(x0, pairs, step, w0, w1, 8, rq, b0, b1, y, out_c);
+        break;
+    case 16:
+        pw_run(x0, pairs, step, w0, w1, 16, rq, b0, b1, y, out_c);
+        break;
+    case 24:
+        pw_run(x0, pairs, step, w0, w1, 24, rq, b0, b1, y, out_c);
+        break;
+    case 32:
+        pw_run(x0, pairs, step, w0, w1, 32, rq, b0, b1, y, out_c);
+        break;
+    default:
+        pw_run(x0, pairs, step, w0, w1, n, rq, b0, b1, y, out_c);
+        break;
     }
 }
 
