@@ -90,7 +90,9 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
     const int32_t n_runs = stride == 1 ? 1 : rows;
     const int32_t run_len = stride == 1 ? rows * out_w : out_w;
     const int32_t step = stride * in_c;
-    tt_rq rq[2] = {{0u, 0, 0, 0}, {0u, 0, 0, 0}};
+    tt_rq rq[2]; /* set per channel pair when fast (unused otherwise) */
+    rq[0].c_lo = rq[1].c_lo = 0u;
+    rq[0].c_hi = rq[1].c_hi = rq[0].m = rq[1].m = rq[0].r1 = rq[1].r1 = 0;
     for (int32_t c = 0; c < out_c; c += 2) {
         const int32_t c1 = c + 1 < out_c ? c + 1 : c;
         const int32_t pair = c1 != c;
@@ -125,10 +127,10 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
                 int32_t a[4] = {b0, b1, b0, b1};
                 const int8_t *x0 = xr + i * step;
                 if (k > 0) {
-                    tt_dot22_s8(x0, x0 + step, lo0, lo0 + d_lo, k, a);
+                    tt_dot22_s8_compact(x0, x0 + step, lo0, lo0 + d_lo, k, a);
                 }
                 if (k_hi > 0) {
-                    tt_dot22_s8(x0 + k, x0 + step + k, hi0, hi0 + d_hi, k_hi, a);
+                    tt_dot22_s8_compact(x0 + k, x0 + step + k, hi0, hi0 + d_hi, k_hi, a);
                 }
                 y[e] = pw_out(a[0], &rq[0], q, c, p, mask, e, fast);
                 y[e + out_c] = pw_out(a[2], &rq[0], q, c, p, mask, e + out_c, fast);
@@ -155,6 +157,16 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
         }
     }
 }
+
+/* The general copy (any output stage, a mask) in a function of its own. */
+static __attribute__((noinline)) void pw_any(const tt_conv_params *p,
+                                             const tt_per_channel_quant *q, const int8_t *x,
+                                             const int8_t *w_lo, const int8_t *w_hi,
+                                             const int32_t *bias, int8_t *y, uint8_t *mask,
+                                             int32_t fast)
+{
+    pw_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+}
 #endif
 
 void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
@@ -162,12 +174,12 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
                   uint8_t *mask)
 {
 #if defined(TT_SIMD_DSP)
-    if (!tt_rq_fast_ok(q->multiplier, q->shift, p->out_c, p->y_zp, p->act_min, p->act_max)) {
-        pw_body(p, q, x, w_lo, w_hi, bias, y, mask, 0);
-    } else if (mask) {
-        pw_body(p, q, x, w_lo, w_hi, bias, y, mask, 1);
-    } else {
+    const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->out_c, p->y_zp, p->act_min,
+                                       p->act_max);
+    if (fast && !mask) {
         pw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+    } else {
+        pw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
     }
 #else
     const int32_t in_w = p->in_w, in_c = p->in_c, out_c = p->out_c, stride = p->stride;

@@ -250,6 +250,35 @@ static inline __attribute__((always_inline)) void tt_dot22_s8(const int8_t *x0, 
     a[3] = a11;
 }
 
+/* tt_dot22_s8 as a plain loop of one step per 4 bytes: the same sums in less code, for the
+ * kernels' less frequent cases. */
+static inline __attribute__((always_inline)) void tt_dot22_s8_compact(const int8_t *x0,
+                                                                      const int8_t *x1,
+                                                                      const int8_t *w0,
+                                                                      const int8_t *w1, int32_t n,
+                                                                      int32_t *a)
+{
+    int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+    for (int32_t words = n >> 2; words > 0; words--) {
+        TT_DOT22_STEP(0);
+        x0 += 4;
+        x1 += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+    for (int32_t i = 0; i < (n & 3); i++) {
+        const int32_t xa = x0[i], xb = x1[i], wa = w0[i], wb = w1[i];
+        a00 += xa * wa;
+        a01 += xa * wb;
+        a10 += xb * wa;
+        a11 += xb * wb;
+    }
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a10;
+    a[3] = a11;
+}
+
 /* One pixel x two weight rows, raw products: a[0] += x . w, a[1] += x . (w + dw). */
 static inline __attribute__((always_inline)) void tt_dot12_s8(const int8_t *x, const int8_t *w,
                                                               int32_t dw, int32_t n, int32_t *a)
