@@ -66,6 +66,28 @@ static __attribute__((noinline)) void pw_run_fast(const int8_t *x0, int32_t pair
     }
 }
 
+/* pw_run with a mask (a training forward): element e0 is y[0]'s mask bit. */
+static __attribute__((noinline)) void pw_run_fast_mask(const int8_t *x0, int32_t pairs,
+                                                       int32_t step, const int8_t *w0,
+                                                       const int8_t *w1, int32_t n,
+                                                       const tt_rq *rq, int32_t b0, int32_t b1,
+                                                       int8_t *y, int32_t out_c, uint8_t *mask,
+                                                       int32_t e0)
+{
+    const tt_rq rq0 = rq[0], rq1 = rq[1];
+    for (; pairs > 0; pairs--) {
+        int32_t a[4] = {b0, b1, b0, b1};
+        tt_dot22_s8(x0, x0 + step, w0, w1, n, a);
+        y[0] = tt_out_fast(a[0], &rq0, mask, e0);
+        y[1] = tt_out_fast(a[1], &rq1, mask, e0 + 1);
+        y[out_c] = tt_out_fast(a[2], &rq0, mask, e0 + out_c);
+        y[out_c + 1] = tt_out_fast(a[3], &rq1, mask, e0 + out_c + 1);
+        x0 += 2 * step;
+        y += 2 * out_c;
+        e0 += 2 * out_c;
+    }
+}
+
 /* DSP path, output channels outermost: for each pair of output channels (an odd last channel
  * is paired with itself, the copy discarded) the output stage constants and the bias with x_zp
  * folded in (bias - x_zp * sum w) are set up once, then the pixels go two at a time through
@@ -116,10 +138,15 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
             const int8_t *xr = x + ((oh_begin + run) * stride - p->x_row0) * in_w * in_c;
             int32_t e = run * run_len * out_c + c; /* element of (this pixel, channel c) */
             int32_t i = 0;
-            if (fast && !mask && pair && (k == 0 || k_hi == 0)) {
+            if (fast && pair && (k == 0 || k_hi == 0)) {
                 const int32_t n = k > 0 ? k : k_hi;
                 const int8_t *w0 = k > 0 ? lo0 : hi0;
-                pw_run_fast(xr, run_len >> 1, step, w0, w0 + n, n, rq, b0, b1, y + e, out_c);
+                if (mask) {
+                    pw_run_fast_mask(xr, run_len >> 1, step, w0, w0 + n, n, rq, b0, b1, y + e,
+                                     out_c, mask, e);
+                } else {
+                    pw_run_fast(xr, run_len >> 1, step, w0, w0 + n, n, rq, b0, b1, y + e, out_c);
+                }
                 i = run_len & ~1;
                 e += i * out_c;
             }
