@@ -185,6 +185,16 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
     }
 }
 
+/* The inference copy (fast output stage, no mask) in a function of its own, like the general
+ * one below: one frame at a time on the stack. */
+static __attribute__((noinline)) void pw_fast(const tt_conv_params *p,
+                                              const tt_per_channel_quant *q, const int8_t *x,
+                                              const int8_t *w_lo, const int8_t *w_hi,
+                                              const int32_t *bias, int8_t *y)
+{
+    pw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
 /* The general copy (any output stage, a mask) in a function of its own. */
 static __attribute__((noinline)) void pw_any(const tt_conv_params *p,
                                              const tt_per_channel_quant *q, const int8_t *x,
@@ -204,7 +214,7 @@ void tt_pwconv_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const 
     const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->out_c, p->y_zp, p->act_min,
                                        p->act_max);
     if (fast && !mask) {
-        pw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+        pw_fast(p, q, x, w_lo, w_hi, bias, y);
     } else {
         pw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
     }
