@@ -13,6 +13,7 @@ be identical.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -23,7 +24,11 @@ from harness.records import PREFIX
 from harness.toolchain import CROSS_CC, build_firmware, build_host_program
 
 APP = REPO / "firmware_src" / "app" / "kerneltest" / "main.c"
-KERNELS = ("tt_pwconv_s8", "tt_dwconv2d_s8", "tt_conv2d_s8")
+#: Each kernel and the static helpers its DSP path is compiled into.
+KERNELS = {"tt_pwconv_s8": ("pw_run_fast", "pw_run_fast_mask", "pw_fast", "pw_any"),
+           "tt_dwconv2d_s8": ("dw_fast", "dw_any"),
+           "tt_conv2d_s8": ("conv_patch_fast", "conv_patch_any", "conv_dsp_runs"),
+           "tt_add_s8": ()}
 
 
 def _records(text: str) -> list[str]:
@@ -59,9 +64,10 @@ def test_dsp_kernels_match_host(board_name, host_records):
     board = load_board(board_name)
     fw = build_firmware(board, [APP], name="kerneltest")
     # The firmware really runs the SIMD paths.
-    for sym in KERNELS:
-        dis = _disassembly(fw.elf, sym)
-        assert "sxtab16" in dis, f"{sym} has no DSP path on {board_name}"
+    for sym, helpers in KERNELS.items():
+        dis = "".join(_disassembly(fw.elf, name) for name in (sym, *helpers))
+        assert re.search(r"\b(sxtab16|sxtb16|smlad|smlabb|smlal)\b", dis), \
+            f"{sym} has no DSP path on {board_name}"
     run = get_emulator("qemu").run(fw.elf, board, timeout_s=120.0)
     assert run.status == "ok", run.reason()
     dev = _records(run.console)

@@ -1,7 +1,8 @@
 /* Kernel test firmware: runs the int8 forward conv kernels (tt_pwconv_s8, tt_dwconv2d_s8,
- * tt_conv2d_s8) on pseudo-random inputs, weights, biases and multipliers over many shapes
- * (odd / even channels, k = 0, 0 < k < C_in, k = C_in, strides, pads, kernels 1..7) and prints
- * one record per case with FNV-1a checksums of the outputs and of the mask bytes:
+ * tt_conv2d_s8) and residual adds (tt_add_s8, op 3) on pseudo-random inputs, weights, biases
+ * and multipliers over many shapes (odd / even channels, k = 0, 0 < k < C_in, k = C_in,
+ * strides, pads, kernels 1..7) and prints one record per case with FNV-1a checksums of the
+ * outputs and of the mask bytes:
  *   @tt {"t":"kt","case":i,"op":o,"y":<fnv>,"m":<fnv>}
  * then one record per row-strip case (the row-range fields of tt_conv_params), "eq":1 when the
  * strips computed from input tiles equal the whole layer bit for bit:
@@ -105,7 +106,10 @@ static kt_setup kt_prepare(const kt_case *t)
     p.k = t->k < 0 ? t->c_in : t->k;
     p.x_zp = kt_range(-128, 127);
     p.y_zp = kt_range(-128, 127);
-    if (kt_rand() & 1u) {
+    /* Two thirds of the cases look like a calibrated model (the fast output stage of the DSP
+     * kernels: int8 range, right shifts 1..24), the rest exercise the general one. */
+    const int32_t model_like = (kt_rand() % 3u) != 0u;
+    if (model_like || (kt_rand() & 1u)) {
         p.act_min = -128;
         p.act_max = 127;
     } else { /* a ReLU6-like range */
@@ -135,8 +139,13 @@ static kt_setup kt_prepare(const kt_case *t)
     const int32_t use_bias = (int32_t)(kt_rand() % 4u) != 0;
     for (int32_t c = 0; c < p.out_c; c++) {
         kt_bias[c] = kt_range(-20000, 20000);
-        kt_mult[c] = (int32_t)(0x40000000u + (kt_rand() >> 2));
-        kt_shift[c] = kt_range(-13, 1);
+        kt_mult[c] = (kt_rand() & 15u) == 0u ? 0x40000000
+                                             : (int32_t)(0x40000000u + (kt_rand() >> 2));
+        if (model_like) { /* right shifts, now and then the large ones */
+            kt_shift[c] = (kt_rand() & 15u) == 0u ? kt_range(-24, -14) : kt_range(-13, -1);
+        } else {
+            kt_shift[c] = kt_range(-13, 1);
+        }
     }
     s.w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
     s.w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;
@@ -258,6 +267,50 @@ static void kt_run_strips(int32_t index, const kt_strip_case *t)
     tt_rec_end();
 }
 
+/* Residual adds: n elements, model-like parameters (the DSP fast stage: right shifts, the
+ * out shift near -20) or random ones with left shifts; b sometimes aliases y (in place). */
+static void kt_run_add(int32_t index, int32_t n, int32_t model_like)
+{
+    tt_add_params p;
+    p.a_zp = kt_range(-128, 127);
+    p.b_zp = kt_range(-128, 127);
+    p.y_zp = kt_range(-128, 127);
+    p.a_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    p.b_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    p.out_multiplier = (int32_t)(0x40000000u + (kt_rand() >> 2));
+    if (model_like) { /* the larger input scale has m = 0.5: multiplier 2^30, shift 0 */
+        p.a_shift = kt_range(-3, 0);
+        p.b_shift = kt_range(-3, 0);
+        p.out_shift = kt_range(-22, -17);
+        if (p.a_shift == 0 && (kt_rand() & 1u)) {
+            p.a_multiplier = 0x40000000;
+        }
+    } else { /* a left shift: the general path */
+        p.a_shift = kt_range(-3, 1);
+        p.b_shift = 1;
+        p.out_shift = kt_range(-22, -18);
+    }
+    kt_fill_s8(kt_x, 2 * n);
+    for (int32_t i = 0; i < KT_Y_MAX + KT_GUARD; i++) {
+        kt_y[i] = 0x5A;
+    }
+    const int32_t in_place = (kt_rand() & 1u) != 0u;
+    int8_t *b = in_place ? kt_y : kt_x + n;
+    if (in_place) {
+        for (int32_t i = 0; i < n; i++) {
+            kt_y[i] = kt_x[n + i];
+        }
+    }
+    tt_add_s8(&p, kt_x, b, kt_y, n);
+    tt_rec_begin("kt");
+    tt_rec_int("case", index);
+    tt_rec_int("op", 3);
+    tt_rec_int("n", n);
+    tt_rec_int("y", tt_checksum_fnv1a_s8(TT_FNV1A_INIT, kt_y, n + KT_GUARD));
+    tt_rec_int("m", 0);
+    tt_rec_end();
+}
+
 int main(void);
 int main(void)
 {
@@ -280,6 +333,9 @@ int main(void)
         t.c_out = (int8_t)(t.op == KT_DW ? t.c_in : kt_range(1, t.op == KT_CONV ? 9 : 40));
         t.k = (int8_t)kt_range(0, t.c_in);
         kt_run(i, &t);
+    }
+    for (int32_t r = 0; r < 18; r++, i++) {
+        kt_run_add(i, kt_range(1, 700), r % 3 != 0);
     }
     const int32_t n_strip = (int32_t)(sizeof kt_strip_cases / sizeof kt_strip_cases[0]);
     for (int32_t r = 0; r < n_strip; r++, i++) {

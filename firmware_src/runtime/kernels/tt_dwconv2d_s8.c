@@ -3,10 +3,247 @@
 #include "tt_kernels.h"
 #include "tt_simd.h"
 
+#if defined(TT_SIMD_DSP)
+/* Widest kernel with a SIMD interior path; wider kernels take the border path everywhere. */
+#define DW_K_MAX 7
+
+/* Border-column output (some tap columns fall outside the input): acc = b + sum over the
+ * taps of rows [kh0, kh1) and columns [kw0, kw1) of (x - x_zp) * w, one tap at a time; xr is
+ * x at tap (kh0, kw0), wr the weight of that tap. */
+static inline __attribute__((always_inline)) int32_t dw_border(const int8_t *xr, const int8_t *wr,
+                                                               int32_t b, int32_t rows,
+                                                               int32_t cols, int32_t row_step,
+                                                               int32_t ch, int32_t kk,
+                                                               int32_t x_zp)
+{
+    int32_t acc = b;
+    for (int32_t kh = 0; kh < rows; kh++, xr += row_step, wr += kk) {
+        const int8_t *xt = xr;
+        for (int32_t kw = 0; kw < cols; kw++, xt += ch) {
+            acc += ((int32_t)*xt - x_zp) * (int32_t)wr[kw];
+        }
+    }
+    return acc;
+}
+
+/* Memory operands of the 3x3 interior loop below (one channel). */
+typedef struct {
+    uint32_t c_lo;
+    int32_t c_hi, m, r1; /* tt_rq */
+    int32_t bz;          /* bias - x_zp * sum w */
+    const int8_t *y_end;
+    uint32_t w21;        /* [w(2, 2), 0] */
+} dw3_run;
+
+/* One tap row at pointer xr: LDRSB of taps 0 and 1, PKHBT, SMLAD with the pair word, LDRSB of
+ * tap 2 (the 16x16 MAC of tap 2 follows). */
+#define DW3_ROW(xr, wpair)                                                                      \
+    "ldrsb %[t0], [" xr "]\n\t"                                                                 \
+    "ldrsb %[t1], [" xr ", %[ch]]\n\t"                                                          \
+    "pkhbt %[t0], %[t0], %[t1], lsl #16\n\t"                                                    \
+    "smlad %[acc], %[t0], " wpair ", %[acc]\n\t"                                                \
+    "ldrsb %[t1], [" xr ", %[ch2]]\n\t"
+
+/* The interior outputs of a 3x3 depthwise channel in one output row, fast output stage, no
+ * mask: x0 points at the first output's tap (0, 0); outputs go to y, y + ch, ... up to
+ * run->y_end (at least one); x0 moves by step (ch or 2 ch) per output. One asm loop so that
+ * four weight words stay in registers (13 registers: x0, y, row, ch, 2 ch, 4 weight words,
+ * 4 temporaries; the rest is read from the stack). Per output 9 LDRSB, 3 PKHBT, 3 SMLAD,
+ * 3 SMLAxy, 4 ADD and 16 for the output stage, two loads and the loop. */
+static inline __attribute__((always_inline)) void dw3_interior_fast(
+    const int8_t *x0, int32_t row, int32_t ch, int32_t stride, uint32_t w00, uint32_t w10,
+    uint32_t w20, uint32_t w01, const dw3_run *run, int8_t *y)
+{
+    const int32_t ch2 = 2 * ch;
+    int32_t acc;
+    uint32_t t0, t1, tx;
+#define DW3_LOOP(step)                                                                          \
+    __asm__ volatile("1:\n\t"                                                                   \
+                     "ldr %[acc], %[bz]\n\t"                                                    \
+                     DW3_ROW("%[x0]", "%[w00]")                                                 \
+                     "smlabb %[acc], %[t1], %[w01], %[acc]\n\t"                                 \
+                     "add %[tx], %[x0], %[row]\n\t"                                             \
+                     DW3_ROW("%[tx]", "%[w10]")                                                 \
+                     "smlabt %[acc], %[t1], %[w01], %[acc]\n\t"                                 \
+                     "add %[tx], %[tx], %[row]\n\t"                                             \
+                     DW3_ROW("%[tx]", "%[w20]")                                                 \
+                     "ldr %[t0], %[w21]\n\t"                                                    \
+                     "smlabb %[acc], %[t1], %[t0], %[acc]\n\t"                                  \
+                     "add %[x0], %[x0], " step "\n\t"                                           \
+                     "ldr %[t0], %[clo]\n\t"                                                    \
+                     "ldr %[t1], %[chi]\n\t"                                                    \
+                     "ldr %[tx], %[m]\n\t"                                                      \
+                     "smlal %[t0], %[t1], %[acc], %[tx]\n\t"                                    \
+                     "lsr %[acc], %[acc], #31\n\t"                                              \
+                     "mov %[tx], #0x80000000\n\t"                                               \
+                     "smlal %[t0], %[t1], %[acc], %[tx]\n\t"                                    \
+                     "ldr %[tx], %[r1]\n\t"                                                     \
+                     "asr %[t1], %[t1], %[tx]\n\t"                                              \
+                     "ssat %[t1], #8, %[t1]\n\t"                                                \
+                     "strb %[t1], [%[y]]\n\t"                                                   \
+                     "add %[y], %[y], %[ch]\n\t"                                                \
+                     "ldr %[tx], %[end]\n\t"                                                    \
+                     "cmp %[y], %[tx]\n\t"                                                      \
+                     "bne 1b"                                                                   \
+                     : [x0] "+r"(x0), [y] "+r"(y), [acc] "=&r"(acc), [t0] "=&r"(t0),            \
+                       [t1] "=&r"(t1), [tx] "=&r"(tx)                                           \
+                     : [row] "r"(row), [ch] "r"(ch), [ch2] "r"(ch2), [w00] "r"(w00),            \
+                       [w10] "r"(w10), [w20] "r"(w20), [w01] "r"(w01), [w21] "m"(run->w21),     \
+                       [clo] "m"(run->c_lo), [chi] "m"(run->c_hi), [m] "m"(run->m),             \
+                       [r1] "m"(run->r1), [bz] "m"(run->bz), [end] "m"(run->y_end)              \
+                     : "cc", "memory")
+    if (stride == 1) {
+        DW3_LOOP("%[ch]");
+    } else {
+        DW3_LOOP("%[ch2]");
+    }
+#undef DW3_LOOP
+}
+
+/* DSP path, channels outermost. Per channel: the output stage constants, the weights widened
+ * to int16 pairs of neighbouring taps in a row ([w(kh, 2j), w(kh, 2j + 1)]; an odd last tap
+ * alone) and the weight sum of each tap row are set up once; then each output row has its tap
+ * rows inside the input [kh0, kh1) (all but at the top and bottom), the bias with x_zp folded
+ * in over those rows (bias - x_zp * sum w), and is a left border, an interior and a right
+ * border. Interior columns read two taps with LDRSB, pack them with PKHBT and take both
+ * products with one SMLAD (3x3 with all rows inside: one asm loop with the weights in
+ * registers); border columns sum (x - x_zp) * w over the taps inside. Same integer sums as the
+ * reference (modulo 2^32, like its int32 sums). */
+static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *p,
+                                                          const tt_per_channel_quant *q,
+                                                          const int8_t *x, const int8_t *w_lo,
+                                                          const int8_t *w_hi,
+                                                          const int32_t *bias, int8_t *y,
+                                                          uint8_t *mask, int32_t fast)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
+    const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
+    const int32_t k = p->k, x_zp = p->x_zp, kk2 = kk * kk;
+    const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
+    const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t rows = p->out_rows > 0 ? p->out_rows : out_h;
+    const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
+    const int32_t row_step = in_w * ch, col_step = stride * ch;
+    /* Interior columns [ow_lo, ow_hi): every tap column inside the input. */
+    int32_t ow_lo = (pad + stride - 1) / stride;
+    int32_t ow_hi = in_w - kk + pad >= 0 ? (in_w - kk + pad) / stride + 1 : 0;
+    ow_hi = ow_hi > out_w ? out_w : ow_hi;
+    ow_lo = ow_lo > ow_hi ? ow_hi : ow_lo;
+    const int32_t simd = kk <= DW_K_MAX;
+    tt_rq rq = {0u, 0, 0, 0};
+    uint32_t wt[DW_K_MAX][(DW_K_MAX + 1) / 2]; /* filled for the kernel's rows (simd) */
+    int32_t row_sum[DW_K_MAX];
+    for (int32_t c = 0; c < ch; c++) {
+        const int8_t *wc = c < k ? w_lo + c * kk2 : w_hi + (c - k) * kk2;
+        const int32_t mult = q->multiplier[c], shift = q->shift[c];
+        if (fast) {
+            rq = tt_rq_channel(mult, shift, y_zp);
+        }
+        const int32_t b = bias ? bias[c] : 0;
+        const int8_t *xc = x + c;
+        if (simd) {
+            for (int32_t kh = 0; kh < kk; kh++) {
+                for (int32_t j = 0; j < kk; j += 2) {
+                    const int32_t w1 = j + 1 < kk ? wc[kh * kk + j + 1] : 0;
+                    wt[kh][j >> 1] = tt_pkhbt(wc[kh * kk + j], w1);
+                }
+                row_sum[kh] = tt_sum_s8(wc + kh * kk, kk);
+            }
+        }
+        const int32_t k3 = simd && kk == 3; /* the five weight words of a 3x3 kernel */
+        const uint32_t w00 = k3 ? wt[0][0] : 0u, w10 = k3 ? wt[1][0] : 0u;
+        const uint32_t w20 = k3 ? wt[2][0] : 0u, w21 = k3 ? wt[2][1] : 0u;
+        const uint32_t w01 = k3 ? (wt[0][1] & 0xFFFFu) | (wt[1][1] << 16) : 0u;
+        for (int32_t r = 0; r < rows; r++) {
+            const int32_t ih0 = (oh_begin + r) * stride - pad, ih0_tile = ih0 - p->x_row0;
+            /* tap rows inside the input, and the bias with x_zp folded in over them */
+            const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
+            int32_t bz = b;
+            for (int32_t kh = kh0; simd && kh < kh1; kh++) {
+                bz -= x_zp * row_sum[kh];
+            }
+            const int32_t lo = simd ? ow_lo : out_w, hi = simd ? ow_hi : out_w;
+            const int8_t *x_row = xc + (ih0_tile + kh0) * row_step; /* tap row kh0, image col 0 */
+            int32_t e = r * out_w * ch + c;
+            int32_t ow = 0;
+            for (; ow < lo; ow++, e += ch) {
+                const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                const int32_t acc = dw_border(x_row + (iw0 + kw0) * ch, wc + kh0 * kk + kw0, b,
+                                              kh1 - kh0, kw1 - kw0, row_step, ch, kk, x_zp);
+                y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);
+            }
+            const int8_t *xp = x_row + (ow * stride - pad) * ch;
+            if (kk == 3 && kh0 == 0 && kh1 == 3 && fast && !mask && (stride == 1 || stride == 2) &&
+                ow < hi) {
+                const dw3_run run = {rq.c_lo, rq.c_hi, rq.m,  rq.r1,
+                                     bz,      y + e + (hi - ow) * ch, w21};
+                dw3_interior_fast(xp, row_step, ch, stride, w00, w10, w20, w01, &run, y + e);
+                e += (hi - ow) * ch;
+                ow = hi;
+            } else {
+                for (; ow < hi; ow++, e += ch, xp += col_step) {
+                    int32_t acc = bz;
+                    const int8_t *xr = xp;
+                    for (int32_t kh = kh0; kh < kh1; kh++, xr += row_step) {
+                        const int8_t *xt = xr;
+                        int32_t j = 0;
+                        for (; j + 1 < kk; j += 2, xt += 2 * ch) {
+                            acc = tt_smlad(tt_pkhbt(xt[0], xt[ch]), wt[kh][j >> 1], acc);
+                        }
+                        if (j < kk) {
+                            acc = tt_smlabb((uint32_t)(int32_t)xt[0], wt[kh][j >> 1], acc);
+                        }
+                    }
+                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
+                                      fast);
+                }
+            }
+            for (; ow < out_w; ow++, e += ch) {
+                const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                const int32_t acc = dw_border(x_row + (iw0 + kw0) * ch, wc + kh0 * kk + kw0, b,
+                                              kh1 - kh0, kw1 - kw0, row_step, ch, kk, x_zp);
+                y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);
+            }
+        }
+    }
+}
+
+/* Two copies of dw_body, each a function of its own (one stack frame at a time): the fast
+ * output stage without a mask (inference), and any output stage with a mask. */
+static __attribute__((noinline)) void dw_fast(const tt_conv_params *p,
+                                              const tt_per_channel_quant *q, const int8_t *x,
+                                              const int8_t *w_lo, const int8_t *w_hi,
+                                              const int32_t *bias, int8_t *y)
+{
+    dw_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
+static __attribute__((noinline)) void dw_any(const tt_conv_params *p,
+                                             const tt_per_channel_quant *q, const int8_t *x,
+                                             const int8_t *w_lo, const int8_t *w_hi,
+                                             const int32_t *bias, int8_t *y, uint8_t *mask,
+                                             int32_t fast)
+{
+    dw_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+}
+#endif
+
 void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
                     const int8_t *w_lo, const int8_t *w_hi, const int32_t *bias, int8_t *y,
                     uint8_t *mask)
 {
+#if defined(TT_SIMD_DSP)
+    const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
+                                       p->act_max);
+    if (fast && !mask) {
+        dw_fast(p, q, x, w_lo, w_hi, bias, y);
+    } else {
+        dw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+    }
+#else
     const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
     const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
     const int32_t k = p->k, x_zp = p->x_zp;
@@ -16,86 +253,6 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
     const int32_t oh_end = p->out_rows > 0 ? p->out_row0 + p->out_rows : out_h;
     const int32_t x_row0 = p->x_row0;
     int32_t e = 0;
-
-#if defined(TT_SIMD_DSP)
-    /* DSP path: the taps inside the input are found once per output position; four adjacent
-     * channels share one 32-bit load of x per tap (SXTAB16 subtracts x_zp), each channel keeps
-     * its own accumulator (SMLABB / SMLATB); channels past the last group of four go one by
-     * one. Same integer sums as the reference. */
-    const uint32_t nzp2 = tt_neg_zp2(x_zp);
-    const int32_t kk2 = kk * kk, row_step = in_w * ch;
-    const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
-    for (int32_t oh = oh_begin; oh < oh_end; oh++) {
-        const int32_t ih0 = oh * stride - pad;
-        const int32_t kh0 = ih0 < 0 ? -ih0 : 0;
-        const int32_t kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
-        for (int32_t ow = 0; ow < out_w; ow++) {
-            const int32_t iw0 = ow * stride - pad;
-            const int32_t kw0 = iw0 < 0 ? -iw0 : 0;
-            const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
-            const int32_t span = kw1 - kw0;
-            /* x at the first tap inside the input, channel 0 */
-            const int8_t *x0 = x + ((ih0 + kh0 - x_row0) * in_w + iw0 + kw0) * ch;
-            for (int32_t c = 0; c < ch;) {
-                const int32_t group = c + 3 < ch ? 4 : 1;
-                intptr_t d[4];
-                for (int32_t j = 0; j < group; j++) {
-                    const int32_t cj = c + j;
-                    d[j] = (intptr_t)(cj < k ? w_lo + cj * kk2 : w_hi + (cj - k) * kk2);
-                }
-                int32_t acc[4];
-                for (int32_t j = 0; j < group; j++) {
-                    acc[j] = bias ? bias[c + j] : 0;
-                }
-                const int8_t *xr = x0 + c;
-                const int8_t *wr = (const int8_t *)d[0] + kh0 * kk + kw0;
-                if (group == 4) {
-                    const intptr_t d1 = d[1] - d[0], d2 = d[2] - d[0], d3 = d[3] - d[0];
-                    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-                    for (int32_t kh = kh0; kh < kh1; kh++) {
-                        const int8_t *xp = xr;
-                        const int8_t *wp = wr;
-                        for (int32_t n = span; n > 0; n--) {
-                            const uint32_t xw = tt_ld32(xp);
-                            const uint32_t xe = tt_sxtab16(nzp2, xw);      /* x0 - zp, x2 - zp */
-                            const uint32_t xo = tt_sxtab16_ror8(nzp2, xw); /* x1 - zp, x3 - zp */
-                            const intptr_t wa = (intptr_t)wp;
-                            a0 = tt_smlabb(xe, (uint32_t)(int32_t)*wp, a0);
-                            a1 = tt_smlabb(xo, (uint32_t)(int32_t)*(const int8_t *)(wa + d1), a1);
-                            a2 = tt_smlatb(xe, (uint32_t)(int32_t)*(const int8_t *)(wa + d2), a2);
-                            a3 = tt_smlatb(xo, (uint32_t)(int32_t)*(const int8_t *)(wa + d3), a3);
-                            xp += ch;
-                            wp++;
-                        }
-                        xr += row_step;
-                        wr += kk;
-                    }
-                    acc[0] = a0;
-                    acc[1] = a1;
-                    acc[2] = a2;
-                    acc[3] = a3;
-                } else {
-                    int32_t a0 = acc[0];
-                    for (int32_t kh = kh0; kh < kh1; kh++) {
-                        for (int32_t n = 0; n < span; n++) {
-                            a0 += ((int32_t)xr[n * ch] - x_zp) * (int32_t)wr[n];
-                        }
-                        xr += row_step;
-                        wr += kk;
-                    }
-                    acc[0] = a0;
-                }
-                for (int32_t j = 0; j < group; j++) {
-                    const int32_t ej = ((oh - oh_begin) * out_w + ow) * ch + c + j;
-                    y[ej] = tt_output_s8(acc[j], q->multiplier[c + j], q->shift[c + j], y_zp,
-                                         act_min, act_max, mask, ej);
-                }
-                c += group;
-            }
-        }
-    }
-    (void)e;
-#else
     for (int32_t oh = oh_begin; oh < oh_end; oh++) {
         for (int32_t ow = 0; ow < out_w; ow++) {
             for (int32_t c = 0; c < ch; c++) {
