@@ -26,8 +26,8 @@ forward, so the result is bit-identical; only the row ranges change (the kernels
 fields ``x_row0``, ``out_row0``, ``out_rows``, docs in ``tt_kernels.h``).
 
 ``options`` prices every valid end, strip height and mode with the real planner on the real
-programs (training and inference); ``choose`` takes the smallest arena, then the fewest
-extra instructions. On MobileNetV2-w0.35 at 128x128 with the paper's 49kb scheme it streams
+programs (training and inference); ``choose`` takes the smallest arena among the options that
+recompute little, then the fewest extra instructions. On MobileNetV2-w0.35 at 128x128 with the paper's 49kb scheme it streams
 up to ``b2_add`` in 2-row slide strips: arena 245,760 -> 71,168 B for +138K instructions
 per step (recompute at the same end: +33.7M; benchmarks/bench_mbv2.py measures both).
 """
@@ -97,9 +97,11 @@ class PatchPlan:
         return max(0, p1 - n0) if n0 > p0 else 0
 
     def extra_instructions(self) -> int:
-        """A rough price for ``choose``: one instruction per recomputed MAC and one per 4 moved
-        bytes (word copies). The run measures the real cost."""
-        return self.extra_macs + self.moved_bytes // 4
+        """A rough price for ``choose``: ``MAC_COST`` per recomputed MAC, one instruction per 4
+        moved bytes (word copies) and ``CALL_COST`` per kernel call beyond one per layer. The
+        run measures the real cost (benchmarks/bench_mbv2.py compares it with layer by layer)."""
+        calls = len(self.strips) * len(self.layers) - len(self.layers)
+        return MAC_COST * self.extra_macs + self.moved_bytes // 4 + CALL_COST * calls
 
     @property
     def extra_macs(self) -> int:
@@ -257,11 +259,20 @@ class Option:
     choice: PrefixChoice
     arena: int
     extra: int
+    recomputed: float = 0.0  # recomputed MACs / the prefix's MACs
 
 
 #: ``choose`` takes the smallest arena, then among the options within this many bytes of
 #: it, the one with the fewest extra instructions (a few hundred bytes are not worth a slower step).
 ARENA_SLACK = 1024
+#: ... among the options that recompute at most this share of the prefix's MACs: recomputing
+#: more (1-row strips through a deep prefix can double its MACs) costs more time than the
+#: bytes it saves are worth; slide mode recomputes nothing.
+MAX_RECOMPUTE = 0.10
+#: The price model's instructions per recomputed MAC (the int8 kernels run 2.4-8 instructions
+#: per MAC, more on 1-row strips) and per extra kernel call (its set-up).
+MAC_COST = 4
+CALL_COST = 400
 
 
 def apply(train: Program, infer: Program, qmodel: QModel,
@@ -295,13 +306,18 @@ def options(train: Program, infer: Program, qmodel: QModel, end: str | None = No
                 choice = PrefixChoice(t_end, rows, mode)
                 t, i, plan = apply(train, infer, qmodel, choice)
                 assert plan is not None
-                out.append(Option(choice, max(arena(t), arena(i)), plan.extra_instructions()))
+                out.append(Option(choice, max(arena(t), arena(i)), plan.extra_instructions(),
+                                  plan.extra_macs / plan.macs_layerwise if plan.macs_layerwise else 0.0))
     return out
 
 
 def choose(opts: list[Option]) -> Option:
-    """The smallest arena; within ``ARENA_SLACK`` of it, the fewest extra instructions."""
+    """Among the options recomputing at most ``MAX_RECOMPUTE`` of the prefix (all of them if
+    none does), the smallest arena; within ``ARENA_SLACK`` of it, the fewest extra
+    instructions, then layer by layer before streaming."""
     if not opts:
         raise PrefixError("no valid way to stream this prefix")
-    best = min(o.arena for o in opts)
-    return min((o for o in opts if o.arena <= best + ARENA_SLACK), key=lambda o: (o.extra, o.arena))
+    cheap = [o for o in opts if o.recomputed <= MAX_RECOMPUTE] or opts
+    best = min(o.arena for o in cheap)
+    return min((o for o in cheap if o.arena <= best + ARENA_SLACK),
+               key=lambda o: (o.extra, o.arena, o.choice.end is not None))

@@ -116,7 +116,9 @@ def test_chosen_prefix_beats_layer_by_layer_on_mbv2():
     assert c.prefix.end is not None and c.prefix_plan is not None
     # The block-1 expansion (64x64x48 = 196,608 B) no longer sets the arena.
     assert layerwise.arena >= 196_608 > 2 * c.arena_size
-    assert c.arena_size == min(o.arena for o in c.prefix_options) <= 72 * 1024
+    cheap = [o for o in c.prefix_options if o.recomputed <= patch.MAX_RECOMPUTE]
+    assert c.arena_size == min(o.arena for o in cheap) <= 72 * 1024
+    assert c.prefix_plan.mode == "slide" and c.prefix_plan.extra_macs == 0
     assert c.arenas.streamed_in_place == c.train_plan.arena_size
     assert c.arenas.layerwise_in_place == layerwise.arena or c.infer_plan.arena_size <= c.arena_size
     assert c.arenas.layerwise_deferred >= c.arenas.layerwise_in_place
@@ -175,3 +177,16 @@ def test_streamed_c_prints_the_same_records_as_layer_by_layer(arch, size, scheme
     r = ref.train(q, resolved, x[:4], y[:4], ref.TrainConfig(epochs=1, lr=0.01), x[4:], y[4:])
     params = [rec for rec in first if rec["t"] == "params"]
     assert params[-1]["checksum"] == r.checksum
+
+
+def test_choose_keeps_layer_by_layer_when_streaming_would_recompute_much():
+    """A small net whose only smaller arena recomputes its prefix twice stays layer by layer."""
+    O, C = patch.Option, patch.PrefixChoice
+    opts = [O(C(None), 9408, 0), O(C("res_add", 1, "recompute"), 7840, 2_183_936, 1.08),
+            O(C("ds1_dw", 14, "slide"), 9408, 0, 0.0), O(C("ds1_dw", 7, "slide"), 9408, 112, 0.0)]
+    assert patch.choose(opts).choice == C(None)
+    # within the slack, fewer extra instructions win; beyond it, the smaller arena does
+    opts = [O(C(None), 20_000, 0), O(C("a", 2, "slide"), 19_500, 5000, 0.0), O(C("b", 2, "slide"), 12_000, 9000, 0.0)]
+    assert patch.choose(opts).choice == C("b", 2, "slide")
+    opts[2] = O(C("b", 2, "slide"), 19_200, 9000, 0.0)
+    assert patch.choose(opts).choice == C(None)
