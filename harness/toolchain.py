@@ -262,17 +262,19 @@ def _support_objects(board: Board, backend: str, cc_version: str, flags: Sequenc
 def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str, str] | None = None,
                    include_dirs: Sequence[Path] = (), defines: Defines | None = None,
                    stack_size: int = 16 * 1024, name: str = "firmware", backend: str = "qemu",
-                   progress: Progress | None = None) -> Firmware:
+                   progress: Progress | None = None, runtime_defines: Defines | None = None) -> Firmware:
     """Cross-compile ``sources`` + generated files for ``board`` and link them with the board's
     startup and the runtime (``firmware_src/runtime/**.c``; unused functions are dropped).
 
+    ``runtime_defines`` reach every file, the runtime too (e.g. ``TT_PORTABLE_KERNELS`` for
+    benchmarks/bench_speed.py); ``defines`` only ``sources``.
     ``progress`` hears what really happens: that the build is cached, or what is compiled."""
     generated = dict(generated or {})
     _check_generated(generated)
     host = board.host(backend)
     cc_version = compiler_version(CROSS_CC)
     cpu = board.cpu_flags()
-    flags = tuple(cpu) + FIRMWARE_CFLAGS
+    flags = tuple(cpu) + FIRMWARE_CFLAGS + tuple(_define_flags(runtime_defines or {}))
     support_key, support = _support_objects(board, backend, cc_version, flags, progress)
     all_defines = {**_board_defines(board, backend), **(defines or {})}
     srcs = _dedupe(list(sources))

@@ -198,6 +198,10 @@ tt_dwgi_k7(const tt_conv_params *p, const float *g_a, const int8_t *w_lo, const 
 void tt_dwconv2d_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                                 const int8_t *w_hi, const float *w_scale, float *g_x)
 {
+#if defined(TT_PORTABLE_KERNELS) /* benchmarks/bench_speed.py: the reference, for a before/after */
+    tt_dwconv2d_grad_input_f32_ref(p, g_a, w_lo, w_hi, w_scale, g_x);
+    return;
+#endif
     const int32_t kk = p->kernel;
     if (kk <= 3) {
         tt_dwgi_k3(p, g_a, w_lo, w_hi, w_scale, g_x, (float *)0);

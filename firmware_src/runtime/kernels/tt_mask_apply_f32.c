@@ -17,6 +17,10 @@ void tt_mask_apply_f32_ref(const float *g_y, const uint8_t *mask, int32_t n, flo
 
 void tt_mask_apply_f32(const float *g_y, const uint8_t *mask, int32_t n, float *g_a)
 {
+#if defined(TT_PORTABLE_KERNELS) /* benchmarks/bench_speed.py: the reference, for a before/after */
+    tt_mask_apply_f32_ref(g_y, mask, n, g_a);
+    return;
+#endif
     const tt_f32_bits *src = (const tt_f32_bits *)(const void *)g_y;
     tt_f32_bits *dst = (tt_f32_bits *)(void *)g_a;
     const int32_t n8 = n >> 3;

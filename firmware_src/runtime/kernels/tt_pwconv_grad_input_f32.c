@@ -166,6 +166,9 @@ static inline __attribute__((always_inline)) void tt_pwgi_wrow8(float *row, cons
 void tt_pwconv_grad_input_f32(const tt_conv_params *p, const float *g_a, const int8_t *w_lo,
                               const int8_t *w_hi, const float *w_scale, float *g_x)
 {
+#if defined(TT_PORTABLE_KERNELS) /* benchmarks/bench_speed.py: the reference, for a before/after */
+    return tt_pwconv_grad_input_f32_ref(p, g_a, w_lo, w_hi, w_scale, g_x);
+#endif
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
     const int32_t stride = p->stride, k = p->k;
     const int32_t out_h = tt_conv_out_dim(in_h, 1, stride, 0);

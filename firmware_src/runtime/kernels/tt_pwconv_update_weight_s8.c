@@ -220,6 +220,10 @@ void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
                                 const float *g_a, float x_scale, const float *w_scale,
                                 int8_t *w_lo, const tt_update_params *u)
 {
+#if defined(TT_PORTABLE_KERNELS) /* benchmarks/bench_speed.py: the reference, for a before/after */
+    tt_pwconv_update_weight_s8_ref(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
+    return;
+#endif
     const int32_t out_c = p->out_c, k = p->k;
     const float lr = u->lr;
     const int32_t qas = u->qas, stochastic = u->rounding == TT_ROUND_STOCHASTIC;

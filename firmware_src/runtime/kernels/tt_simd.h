@@ -15,7 +15,7 @@
 
 #include "tt_requantize.h"
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_PORTABLE_KERNELS) /* bench_speed.py's "before" */
 #define TT_SIMD_DSP 1
 
 typedef struct {
