@@ -211,6 +211,162 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
     }
 }
 
+/* ---- the widened-plane path ------------------------------------------------------------------
+ * Per channel, a band of input rows is copied into a stack plane of int16 (x - x_zp), one
+ * element per pixel, and the weights into a table of adjacent-tap pairs
+ * wp[kh][j] = [w(kh, j), w(kh, j + 1)] (0 past the row's end). Any run of taps inside the
+ * input, from tap column kw0 on, is then one LDR of two neighbouring plane elements and one
+ * SMLAD with wp[kh][kw0 + 2i] per two taps (an odd last tap: SMLABB with the pair's low half),
+ * whatever the parity of kw0: borders cost as much per tap as the interior, and no x_zp is
+ * folded in (the plane holds x - x_zp). Interior outputs of 3x3 / 5x5 / 7x7 kernels run loops
+ * with the kernel size a constant (unrolled). Same int32 sums as the reference, in another
+ * order (exact 16x16 products, wrapping sums). Used when a band of at least one output row
+ * fits the plane. */
+#define DW_XS_MAX 512 /* int16 elements of the plane (1 KiB of stack) */
+
+/* acc + sum over rows [0, rows) and columns [0, cols) of plane(xs) * w, the plane's rows
+ * xs_row apart, the pair table's rows kk apart. */
+static inline __attribute__((always_inline)) int32_t dw_taps(const int16_t *xs,
+                                                             const uint32_t *wp, int32_t rows,
+                                                             int32_t cols, int32_t xs_row,
+                                                             int32_t kk, int32_t acc)
+{
+    for (int32_t kh = 0; kh < rows; kh++, xs += xs_row, wp += kk) {
+        int32_t j = 0;
+        for (; j + 1 < cols; j += 2) {
+            acc = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + j)), wp[j], acc);
+        }
+        if (j < cols) {
+            acc = tt_smlabb((uint32_t)(int32_t)xs[j], wp[j], acc);
+        }
+    }
+    return acc;
+}
+
+/* Output rows per band for a plane of DW_XS_MAX elements (0: not even one fits). */
+static inline int32_t dw_band_rows(int32_t in_w, int32_t kk, int32_t stride)
+{
+    const int32_t in_rows = DW_XS_MAX / in_w;
+    return in_rows < kk ? 0 : (in_rows - kk) / stride + 1;
+}
+
+static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_params *p,
+                                                                const tt_per_channel_quant *q,
+                                                                const int8_t *x,
+                                                                const int8_t *w_lo,
+                                                                const int8_t *w_hi,
+                                                                const int32_t *bias, int8_t *y,
+                                                                uint8_t *mask, int32_t fast)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
+    const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
+    const int32_t k = p->k, x_zp = p->x_zp, kk2 = kk * kk;
+    const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
+    const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t rows = p->out_rows > 0 ? p->out_rows : out_h;
+    const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
+    const int32_t row_step = in_w * ch, band = dw_band_rows(in_w, kk, stride);
+    /* Interior columns [ow_lo, ow_hi): every tap column inside the input. */
+    int32_t ow_lo = (pad + stride - 1) / stride;
+    int32_t ow_hi = in_w - kk + pad >= 0 ? (in_w - kk + pad) / stride + 1 : 0;
+    ow_hi = ow_hi > out_w ? out_w : ow_hi;
+    ow_lo = ow_lo > ow_hi ? ow_hi : ow_lo;
+    tt_rq rq = {0u, 0, 0, 0};
+    int16_t xs[DW_XS_MAX];
+    uint32_t wp[DW_K_MAX * DW_K_MAX];
+    for (int32_t c = 0; c < ch; c++) {
+        const int8_t *wc = c < k ? w_lo + c * kk2 : w_hi + (c - k) * kk2;
+        const int32_t mult = q->multiplier[c], shift = q->shift[c];
+        if (fast) {
+            rq = tt_rq_channel(mult, shift, y_zp);
+        }
+        const int32_t b = bias ? bias[c] : 0;
+        for (int32_t kh = 0; kh < kk; kh++) {
+            const int8_t *wr = wc + kh * kk;
+            for (int32_t j = 0; j + 1 < kk; j++) {
+                wp[kh * kk + j] = tt_pkhbt(wr[j], wr[j + 1]);
+            }
+            wp[kh * kk + kk - 1] = tt_pkhbt(wr[kk - 1], 0);
+        }
+        for (int32_t rb = 0; rb < rows; rb += band) {
+            const int32_t re = rb + band < rows ? rb + band : rows;
+            int32_t ih_lo = (oh_begin + rb) * stride - pad;
+            int32_t ih_hi = (oh_begin + re - 1) * stride - pad + kk;
+            ih_lo = ih_lo < 0 ? 0 : ih_lo;
+            ih_hi = ih_hi > in_h ? in_h : ih_hi;
+            {
+                const int8_t *src = x + (ih_lo - p->x_row0) * row_step + c;
+                int16_t *dst = xs;
+                for (int32_t n = (ih_hi - ih_lo) * in_w; n > 0; n--, src += ch) {
+                    *dst++ = (int16_t)((int32_t)*src - x_zp);
+                }
+            }
+            for (int32_t r = rb; r < re; r++) {
+                const int32_t ih0 = (oh_begin + r) * stride - pad;
+                const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
+                const int32_t n_rows = kh1 - kh0;
+                const int16_t *xrow = xs + (ih0 + kh0 - ih_lo) * in_w; /* tap row kh0, col 0 */
+                const uint32_t *wrow = wp + kh0 * kk;
+                int32_t e = r * out_w * ch + c;
+                int32_t ow = 0;
+                const int32_t lo = n_rows == kk ? ow_lo : out_w;
+                for (; ow < lo; ow++, e += ch) {
+                    const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                    const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                    const int32_t acc = dw_taps(xrow + iw0 + kw0, wrow + kw0, n_rows, kw1 - kw0,
+                                                in_w, kk, b);
+                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
+                                      fast);
+                }
+                if (ow < ow_hi) {
+                    const int16_t *xp = xrow + ow * stride - pad;
+#define DW_PLANE_INTERIOR(K)                                                                    \
+    for (; ow < ow_hi; ow++, e += ch, xp += stride) {                                          \
+        const int32_t acc = dw_taps(xp, wrow, K, K, in_w, K, b);                                \
+        y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);       \
+    }
+                    switch (kk) {
+                    case 3: DW_PLANE_INTERIOR(3) break;
+                    case 5: DW_PLANE_INTERIOR(5) break;
+                    case 7: DW_PLANE_INTERIOR(7) break;
+                    default: DW_PLANE_INTERIOR(kk) break;
+                    }
+#undef DW_PLANE_INTERIOR
+                }
+                for (; ow < out_w; ow++, e += ch) {
+                    const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
+                    const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
+                    const int32_t acc = dw_taps(xrow + iw0 + kw0, wrow + kw0, n_rows, kw1 - kw0,
+                                                in_w, kk, b);
+                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
+                                      fast);
+                }
+            }
+        }
+    }
+}
+
+/* Two copies of the plane path (one function and one plane on the stack at a time): the fast
+ * output stage without a mask, and any output stage with or without a mask. */
+static __attribute__((noinline)) void dw_plane_fast(const tt_conv_params *p,
+                                                    const tt_per_channel_quant *q,
+                                                    const int8_t *x, const int8_t *w_lo,
+                                                    const int8_t *w_hi, const int32_t *bias,
+                                                    int8_t *y)
+{
+    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
+static __attribute__((noinline)) void dw_plane_any(const tt_conv_params *p,
+                                                   const tt_per_channel_quant *q,
+                                                   const int8_t *x, const int8_t *w_lo,
+                                                   const int8_t *w_hi, const int32_t *bias,
+                                                   int8_t *y, uint8_t *mask, int32_t fast)
+{
+    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+}
+
 /* Two copies of dw_body, each a function of its own (one stack frame at a time): the fast
  * output stage without a mask (inference), and any output stage with a mask. */
 static __attribute__((noinline)) void dw_fast(const tt_conv_params *p,
@@ -238,7 +394,15 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
 #if defined(TT_SIMD_DSP)
     const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
                                        p->act_max);
-    if (fast && !mask) {
+    /* The plane path for 5x5 / 7x7 kernels and for masked (training) layers; the 3x3 kernels
+     * of inference keep dw_body's register-resident asm interior. */
+    const int32_t plane = p->kernel <= DW_K_MAX && dw_band_rows(p->in_w, p->kernel, p->stride) > 0 &&
+                          (p->kernel != 3 || mask || !fast);
+    if (plane && fast && !mask) {
+        dw_plane_fast(p, q, x, w_lo, w_hi, bias, y);
+    } else if (plane) {
+        dw_plane_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+    } else if (fast && !mask) {
         dw_fast(p, q, x, w_lo, w_hi, bias, y);
     } else {
         dw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
