@@ -243,13 +243,43 @@ static inline __attribute__((always_inline)) int32_t dw_taps(const int16_t *xs,
     return acc;
 }
 
-/* Output rows per band for a plane of DW_XS_MAX elements (0: not even one fits). */
-static inline int32_t dw_band_rows(int32_t in_w, int32_t kk, int32_t stride)
+/* Two outputs (the second one's taps S plane columns to the right) over tap rows [0, rows)
+ * and all K tap columns (K odd, a constant; S a constant): each weight pair is loaded once for
+ * both, and with S = 2 the second output's tap pairs are the first one's shifted by one pair
+ * (shared loads). An odd last tap takes the low half of its pair word. */
+static inline __attribute__((always_inline)) void dw_taps2(const int16_t *xs, const uint32_t *wp,
+                                                           int32_t rows, int32_t K, int32_t S,
+                                                           int32_t xs_row, int32_t *a0,
+                                                           int32_t *a1)
 {
-    const int32_t in_rows = DW_XS_MAX / in_w;
+    int32_t acc0 = *a0, acc1 = *a1;
+    for (int32_t kh = 0; kh < rows; kh++, xs += xs_row, wp += K) {
+        for (int32_t j = 0; j + 1 < K; j += 2) {
+            const uint32_t w = wp[j];
+            acc0 = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + j)), w, acc0);
+            acc1 = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + S + j)), w, acc1);
+        }
+        const uint32_t w = wp[K - 1];
+        acc0 = tt_smlabb((uint32_t)(int32_t)xs[K - 1], w, acc0);
+        acc1 = tt_smlabb((uint32_t)(int32_t)xs[S + K - 1], w, acc1);
+    }
+    *a0 = acc0;
+    *a1 = acc1;
+}
+
+/* Output rows per band for a plane of DW_XS_MAX elements, rows of in_w + 2 pad (0: not even
+ * one output row fits). */
+static inline int32_t dw_band_rows(int32_t in_w, int32_t kk, int32_t stride, int32_t pad)
+{
+    const int32_t in_rows = DW_XS_MAX / (in_w + 2 * pad);
     return in_rows < kk ? 0 : (in_rows - kk) / stride + 1;
 }
 
+/* The plane path. The plane's rows are the band's input rows with pad zero columns on each
+ * side (x - x_zp = 0 there, as the reference skips those taps), so every output runs all K tap
+ * columns: only the tap rows at the top and bottom edges vary. Outputs go in pairs through
+ * dw_taps2 (kernel size and stride constants: 3 / 5 / 7 x stride 1 / 2), an odd last one or
+ * another kernel size through dw_taps. */
 static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_params *p,
                                                                 const tt_per_channel_quant *q,
                                                                 const int8_t *x,
@@ -266,12 +296,8 @@ static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_pa
     const int32_t oh_begin = p->out_row0;
     const int32_t rows = p->out_rows > 0 ? p->out_rows : out_h;
     const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
-    const int32_t row_step = in_w * ch, band = dw_band_rows(in_w, kk, stride);
-    /* Interior columns [ow_lo, ow_hi): every tap column inside the input. */
-    int32_t ow_lo = (pad + stride - 1) / stride;
-    int32_t ow_hi = in_w - kk + pad >= 0 ? (in_w - kk + pad) / stride + 1 : 0;
-    ow_hi = ow_hi > out_w ? out_w : ow_hi;
-    ow_lo = ow_lo > ow_hi ? ow_hi : ow_lo;
+    const int32_t row_step = in_w * ch, band = dw_band_rows(in_w, kk, stride, pad);
+    const int32_t pw = in_w + 2 * pad; /* plane row */
     tt_rq rq = {0u, 0, 0, 0};
     int16_t xs[DW_XS_MAX];
     uint32_t wp[DW_K_MAX * DW_K_MAX];
@@ -298,47 +324,50 @@ static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_pa
             {
                 const int8_t *src = x + (ih_lo - p->x_row0) * row_step + c;
                 int16_t *dst = xs;
-                for (int32_t n = (ih_hi - ih_lo) * in_w; n > 0; n--, src += ch) {
-                    *dst++ = (int16_t)((int32_t)*src - x_zp);
+                for (int32_t ih = ih_lo; ih < ih_hi; ih++) {
+                    for (int32_t i = 0; i < pad; i++) {
+                        *dst++ = 0;
+                    }
+                    for (int32_t n = in_w; n > 0; n--, src += ch) {
+                        *dst++ = (int16_t)((int32_t)*src - x_zp);
+                    }
+                    for (int32_t i = 0; i < pad; i++) {
+                        *dst++ = 0;
+                    }
                 }
             }
             for (int32_t r = rb; r < re; r++) {
                 const int32_t ih0 = (oh_begin + r) * stride - pad;
                 const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
                 const int32_t n_rows = kh1 - kh0;
-                const int16_t *xrow = xs + (ih0 + kh0 - ih_lo) * in_w; /* tap row kh0, col 0 */
+                const int16_t *xp = xs + (ih0 + kh0 - ih_lo) * pw; /* tap (kh0, 0) of output 0 */
                 const uint32_t *wrow = wp + kh0 * kk;
                 int32_t e = r * out_w * ch + c;
                 int32_t ow = 0;
-                const int32_t lo = n_rows == kk ? ow_lo : out_w;
-                for (; ow < lo; ow++, e += ch) {
-                    const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
-                    const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
-                    const int32_t acc = dw_taps(xrow + iw0 + kw0, wrow + kw0, n_rows, kw1 - kw0,
-                                                in_w, kk, b);
-                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
-                                      fast);
-                }
-                if (ow < ow_hi) {
-                    const int16_t *xp = xrow + ow * stride - pad;
-#define DW_PLANE_INTERIOR(K)                                                                    \
-    for (; ow < ow_hi; ow++, e += ch, xp += stride) {                                          \
-        const int32_t acc = dw_taps(xp, wrow, K, K, in_w, K, b);                                \
-        y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);       \
+#define DW_PLANE_PAIRS(K, S)                                                                    \
+    for (; ow + 1 < out_w; ow += 2, e += 2 * ch, xp += 2 * (S)) {                              \
+        int32_t a0 = b, a1 = b;                                                                 \
+        dw_taps2(xp, wrow, n_rows, K, S, pw, &a0, &a1);                                         \
+        y[e] = tt_out_any(a0, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);        \
+        y[e + ch] = tt_out_any(a1, &rq, mult, shift, y_zp, act_min, act_max, mask, e + ch,     \
+                               fast);                                                           \
     }
-                    switch (kk) {
-                    case 3: DW_PLANE_INTERIOR(3) break;
-                    case 5: DW_PLANE_INTERIOR(5) break;
-                    case 7: DW_PLANE_INTERIOR(7) break;
-                    default: DW_PLANE_INTERIOR(kk) break;
-                    }
-#undef DW_PLANE_INTERIOR
+                if (kk == 3 && stride == 1) {
+                    DW_PLANE_PAIRS(3, 1)
+                } else if (kk == 3 && stride == 2) {
+                    DW_PLANE_PAIRS(3, 2)
+                } else if (kk == 5 && stride == 1) {
+                    DW_PLANE_PAIRS(5, 1)
+                } else if (kk == 5 && stride == 2) {
+                    DW_PLANE_PAIRS(5, 2)
+                } else if (kk == 7 && stride == 1) {
+                    DW_PLANE_PAIRS(7, 1)
+                } else if (kk == 7 && stride == 2) {
+                    DW_PLANE_PAIRS(7, 2)
                 }
-                for (; ow < out_w; ow++, e += ch) {
-                    const int32_t iw0 = ow * stride - pad, kw0 = iw0 < 0 ? -iw0 : 0;
-                    const int32_t kw1 = in_w - iw0 < kk ? in_w - iw0 : kk;
-                    const int32_t acc = dw_taps(xrow + iw0 + kw0, wrow + kw0, n_rows, kw1 - kw0,
-                                                in_w, kk, b);
+#undef DW_PLANE_PAIRS
+                for (; ow < out_w; ow++, e += ch, xp += stride) {
+                    const int32_t acc = dw_taps(xp, wrow, n_rows, kk, pw, kk, b);
                     y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
                                       fast);
                 }
@@ -396,7 +425,7 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
                                        p->act_max);
     /* The plane path for 5x5 / 7x7 kernels and for masked (training) layers; the 3x3 kernels
      * of inference keep dw_body's register-resident asm interior. */
-    const int32_t plane = p->kernel <= DW_K_MAX && dw_band_rows(p->in_w, p->kernel, p->stride) > 0 &&
+    const int32_t plane = p->kernel <= DW_K_MAX && dw_band_rows(p->in_w, p->kernel, p->stride, p->pad) > 0 &&
                           (p->kernel != 3 || mask || !fast);
     if (plane && fast && !mask) {
         dw_plane_fast(p, q, x, w_lo, w_hi, bias, y);
