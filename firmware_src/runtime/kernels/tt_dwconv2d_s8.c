@@ -423,10 +423,10 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
 #if defined(TT_SIMD_DSP)
     const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
                                        p->act_max);
-    /* The plane path for 5x5 / 7x7 kernels and for masked (training) layers; the 3x3 kernels
-     * of inference keep dw_body's register-resident asm interior. */
-    const int32_t plane = p->kernel <= DW_K_MAX && dw_band_rows(p->in_w, p->kernel, p->stride, p->pad) > 0 &&
-                          (p->kernel != 3 || mask || !fast);
+    /* The plane path whenever a band of one output row fits its plane; dw_body (3x3 asm
+     * interior, border taps one by one) for wider images and kernels. */
+    const int32_t plane = p->kernel <= DW_K_MAX &&
+                          dw_band_rows(p->in_w, p->kernel, p->stride, p->pad) > 0;
     if (plane && fast && !mask) {
         dw_plane_fast(p, q, x, w_lo, w_hi, bias, y);
     } else if (plane) {
