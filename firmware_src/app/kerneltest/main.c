@@ -89,6 +89,9 @@ static const kt_case kt_fixed[] = {
     {KT_DW, 4, 4, 23, 23, 3, 1, 1, 7},  {KT_DW, 8, 8, 9, 9, 3, 2, 1, 4},
     {KT_DW, 30, 30, 3, 3, 5, 1, 2, 1},  {KT_DW, 40, 40, 2, 2, 3, 2, 1, 1},
     {KT_DW, 9, 60, 3, 3, 7, 2, 3, 1},   {KT_DW, 3, 120, 5, 5, 5, 1, 2, 2},
+    /* Pointwise with a trainable slice of the models' sizes (split rows past 8 words). */
+    {KT_PW, 4, 4, 64, 48, 1, 1, 0, 16}, {KT_PW, 8, 8, 32, 33, 1, 1, 0, 8},
+    {KT_PW, 5, 5, 96, 23, 1, 2, 0, 40}, {KT_PW, 3, 5, 64, 24, 1, 1, 0, 37},
 };
 
 /* One case's data: parameters, x, split weights, bias, multipliers; returns n_y. */
