@@ -376,8 +376,9 @@ static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_pa
     }
 }
 
-/* Two copies of the plane path (one function and one plane on the stack at a time): the fast
- * output stage without a mask, and any output stage with or without a mask. */
+/* Two copies of the plane path (one function and one plane on the stack at a time), both with
+ * the fast output stage: without a mask (inference) and with one (a training forward). Layers
+ * that need the reference output stage take dw_any. */
 static __attribute__((noinline)) void dw_plane_fast(const tt_conv_params *p,
                                                     const tt_per_channel_quant *q,
                                                     const int8_t *x, const int8_t *w_lo,
@@ -387,13 +388,13 @@ static __attribute__((noinline)) void dw_plane_fast(const tt_conv_params *p,
     dw_plane_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
 }
 
-static __attribute__((noinline)) void dw_plane_any(const tt_conv_params *p,
-                                                   const tt_per_channel_quant *q,
-                                                   const int8_t *x, const int8_t *w_lo,
-                                                   const int8_t *w_hi, const int32_t *bias,
-                                                   int8_t *y, uint8_t *mask, int32_t fast)
+static __attribute__((noinline)) void dw_plane_mask(const tt_conv_params *p,
+                                                    const tt_per_channel_quant *q,
+                                                    const int8_t *x, const int8_t *w_lo,
+                                                    const int8_t *w_hi, const int32_t *bias,
+                                                    int8_t *y, uint8_t *mask)
 {
-    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, mask, 1);
 }
 
 /* Two copies of dw_body, each a function of its own (one stack frame at a time): the fast
@@ -423,14 +424,15 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
 #if defined(TT_SIMD_DSP)
     const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
                                        p->act_max);
-    /* The plane path whenever a band of one output row fits its plane; dw_body (3x3 asm
-     * interior, border taps one by one) for wider images and kernels. */
-    const int32_t plane = p->kernel <= DW_K_MAX &&
+    /* The plane path whenever the fast output stage applies and a band of one output row fits
+     * its plane; dw_body (3x3 asm interior, border taps one by one) for wider images and
+     * kernels and for the reference output stage. */
+    const int32_t plane = fast && p->kernel <= DW_K_MAX &&
                           dw_band_rows(p->in_w, p->kernel, p->stride, p->pad) > 0;
-    if (plane && fast && !mask) {
+    if (plane && !mask) {
         dw_plane_fast(p, q, x, w_lo, w_hi, bias, y);
     } else if (plane) {
-        dw_plane_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);
+        dw_plane_mask(p, q, x, w_lo, w_hi, bias, y, mask);
     } else if (fast && !mask) {
         dw_fast(p, q, x, w_lo, w_hi, bias, y);
     } else {
