@@ -25,8 +25,9 @@ from harness.toolchain import CROSS_CC, build_firmware, build_host_program
 
 APP = REPO / "firmware_src" / "app" / "kerneltest" / "main.c"
 #: Each kernel and the static helpers its DSP path is compiled into.
-KERNELS = {"tt_pwconv_s8": ("pw_run_fast", "pw_run_fast_mask", "pw_fast", "pw_any"),
-           "tt_dwconv2d_s8": ("dw_fast", "dw_any"),
+KERNELS = {"tt_pwconv_s8": ("pw_run_fast", "pw_run_fast_mask", "pw_fast", "pw_any",
+                            "pw_run_split"),
+           "tt_dwconv2d_s8": ("dw_fast", "dw_any", "dw_plane_fast", "dw_plane_mask"),
            "tt_conv2d_s8": ("conv_patch_fast", "conv_patch_any", "conv_dsp_runs"),
            "tt_add_s8": ()}
 

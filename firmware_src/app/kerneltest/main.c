@@ -81,6 +81,17 @@ static const kt_case kt_fixed[] = {
     {KT_CONV, 7, 6, 5, 4, 5, 1, 2, 2},  {KT_CONV, 7, 7, 8, 6, 3, 1, 0, 0},
     {KT_CONV, 6, 6, 9, 5, 3, 2, 1, 4},  {KT_CONV, 5, 5, 4, 3, 5, 1, 2, -1},
     {KT_CONV, 4, 4, 6, 5, 1, 1, 0, 3},  {KT_CONV, 9, 9, 2, 3, 7, 2, 3, 1},
+    /* Depthwise like the models' trainable blocks (odd channels, 0 < k < C, the depthwise
+     * plane path: 4x4 with 7x7 pad 3, 8x8 with 5x5 / 7x7), images split into several plane
+     * bands (30x30, 40x40, 9x60), and one too wide for a plane band (3x120, 5x5: dw_body). */
+    {KT_DW, 4, 4, 37, 37, 7, 1, 3, 11}, {KT_DW, 4, 4, 19, 19, 7, 1, 3, 0},
+    {KT_DW, 8, 8, 21, 21, 5, 1, 2, 9},  {KT_DW, 8, 8, 19, 19, 7, 2, 3, 5},
+    {KT_DW, 4, 4, 23, 23, 3, 1, 1, 7},  {KT_DW, 8, 8, 9, 9, 3, 2, 1, 4},
+    {KT_DW, 30, 30, 3, 3, 5, 1, 2, 1},  {KT_DW, 40, 40, 2, 2, 3, 2, 1, 1},
+    {KT_DW, 9, 60, 3, 3, 7, 2, 3, 1},   {KT_DW, 3, 120, 5, 5, 5, 1, 2, 2},
+    /* Pointwise with a trainable slice of the models' sizes (split rows past 8 words). */
+    {KT_PW, 4, 4, 64, 48, 1, 1, 0, 16}, {KT_PW, 8, 8, 32, 33, 1, 1, 0, 8},
+    {KT_PW, 5, 5, 96, 23, 1, 2, 0, 40}, {KT_PW, 3, 5, 64, 24, 1, 1, 0, 37},
 };
 
 /* One case's data: parameters, x, split weights, bias, multipliers; returns n_y. */
@@ -150,7 +161,7 @@ static kt_setup kt_prepare(const kt_case *t)
     s.w_lo = p.k > 0 ? kt_w_lo : (const int8_t *)0;
     s.w_hi = p.k < p.in_c ? kt_w_hi : (const int8_t *)0;
     s.bias = use_bias ? kt_bias : (const int32_t *)0;
-    s.use_mask = (kt_rand() % 5u) != 0;
+    s.use_mask = (kt_rand() % 5u) != 0 || (t->op == KT_DW && t->c_in > 16); /* the models' */
     s.p = p;
     return s;
 }

@@ -211,6 +211,192 @@ static inline __attribute__((always_inline)) void dw_body(const tt_conv_params *
     }
 }
 
+/* ---- the widened-plane path ------------------------------------------------------------------
+ * Per channel, a band of input rows is copied into a stack plane of int16 (x - x_zp), one
+ * element per pixel, and the weights into a table of adjacent-tap pairs
+ * wp[kh][j] = [w(kh, j), w(kh, j + 1)] (0 past the row's end). Any run of taps inside the
+ * input, from tap column kw0 on, is then one LDR of two neighbouring plane elements and one
+ * SMLAD with wp[kh][kw0 + 2i] per two taps (an odd last tap: SMLABB with the pair's low half),
+ * whatever the parity of kw0: borders cost as much per tap as the interior, and no x_zp is
+ * folded in (the plane holds x - x_zp). Interior outputs of 3x3 / 5x5 / 7x7 kernels run loops
+ * with the kernel size a constant (unrolled). Same int32 sums as the reference, in another
+ * order (exact 16x16 products, wrapping sums). Used when a band of at least one output row
+ * fits the plane. */
+#define DW_XS_MAX 512 /* int16 elements of the plane (1 KiB of stack) */
+
+/* acc + sum over rows [0, rows) and columns [0, cols) of plane(xs) * w, the plane's rows
+ * xs_row apart, the pair table's rows kk apart. */
+static inline __attribute__((always_inline)) int32_t dw_taps(const int16_t *xs,
+                                                             const uint32_t *wp, int32_t rows,
+                                                             int32_t cols, int32_t xs_row,
+                                                             int32_t kk, int32_t acc)
+{
+    for (int32_t kh = 0; kh < rows; kh++, xs += xs_row, wp += kk) {
+        int32_t j = 0;
+        for (; j + 1 < cols; j += 2) {
+            acc = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + j)), wp[j], acc);
+        }
+        if (j < cols) {
+            acc = tt_smlabb((uint32_t)(int32_t)xs[j], wp[j], acc);
+        }
+    }
+    return acc;
+}
+
+/* Two outputs (the second one's taps S plane columns to the right) over tap rows [0, rows)
+ * and all K tap columns (K odd, a constant; S a constant): each weight pair is loaded once for
+ * both, and with S = 2 the second output's tap pairs are the first one's shifted by one pair
+ * (shared loads). An odd last tap takes the low half of its pair word. */
+static inline __attribute__((always_inline)) void dw_taps2(const int16_t *xs, const uint32_t *wp,
+                                                           int32_t rows, int32_t K, int32_t S,
+                                                           int32_t xs_row, int32_t *a0,
+                                                           int32_t *a1)
+{
+    int32_t acc0 = *a0, acc1 = *a1;
+    for (int32_t kh = 0; kh < rows; kh++, xs += xs_row, wp += K) {
+        for (int32_t j = 0; j + 1 < K; j += 2) {
+            const uint32_t w = wp[j];
+            acc0 = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + j)), w, acc0);
+            acc1 = tt_smlad(tt_ld32((const int8_t *)(const void *)(xs + S + j)), w, acc1);
+        }
+        const uint32_t w = wp[K - 1];
+        acc0 = tt_smlabb((uint32_t)(int32_t)xs[K - 1], w, acc0);
+        acc1 = tt_smlabb((uint32_t)(int32_t)xs[S + K - 1], w, acc1);
+    }
+    *a0 = acc0;
+    *a1 = acc1;
+}
+
+/* Output rows per band for a plane of DW_XS_MAX elements, rows of in_w + 2 pad (0: not even
+ * one output row fits). */
+static inline int32_t dw_band_rows(int32_t in_w, int32_t kk, int32_t stride, int32_t pad)
+{
+    const int32_t in_rows = DW_XS_MAX / (in_w + 2 * pad);
+    return in_rows < kk ? 0 : (in_rows - kk) / stride + 1;
+}
+
+/* The plane path. The plane's rows are the band's input rows with pad zero columns on each
+ * side (x - x_zp = 0 there, as the reference skips those taps), so every output runs all K tap
+ * columns: only the tap rows at the top and bottom edges vary. Outputs go in pairs through
+ * dw_taps2 (kernel size and stride constants: 3 / 5 / 7 x stride 1 / 2), an odd last one or
+ * another kernel size through dw_taps. */
+static inline __attribute__((always_inline)) void dw_plane_body(const tt_conv_params *p,
+                                                                const tt_per_channel_quant *q,
+                                                                const int8_t *x,
+                                                                const int8_t *w_lo,
+                                                                const int8_t *w_hi,
+                                                                const int32_t *bias, int8_t *y,
+                                                                uint8_t *mask, int32_t fast)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch = p->in_c;
+    const int32_t kk = p->kernel, stride = p->stride, pad = p->pad;
+    const int32_t k = p->k, x_zp = p->x_zp, kk2 = kk * kk;
+    const int32_t out_h = tt_conv_out_dim(in_h, kk, stride, pad);
+    const int32_t out_w = tt_conv_out_dim(in_w, kk, stride, pad);
+    const int32_t oh_begin = p->out_row0;
+    const int32_t rows = p->out_rows > 0 ? p->out_rows : out_h;
+    const int32_t y_zp = p->y_zp, act_min = p->act_min, act_max = p->act_max;
+    const int32_t row_step = in_w * ch, band = dw_band_rows(in_w, kk, stride, pad);
+    const int32_t pw = in_w + 2 * pad; /* plane row */
+    tt_rq rq = {0u, 0, 0, 0};
+    int16_t xs[DW_XS_MAX];
+    uint32_t wp[DW_K_MAX * DW_K_MAX];
+    for (int32_t c = 0; c < ch; c++) {
+        const int8_t *wc = c < k ? w_lo + c * kk2 : w_hi + (c - k) * kk2;
+        const int32_t mult = q->multiplier[c], shift = q->shift[c];
+        if (fast) {
+            rq = tt_rq_channel(mult, shift, y_zp);
+        }
+        const int32_t b = bias ? bias[c] : 0;
+        for (int32_t kh = 0; kh < kk; kh++) {
+            const int8_t *wr = wc + kh * kk;
+            for (int32_t j = 0; j + 1 < kk; j++) {
+                wp[kh * kk + j] = tt_pkhbt(wr[j], wr[j + 1]);
+            }
+            wp[kh * kk + kk - 1] = tt_pkhbt(wr[kk - 1], 0);
+        }
+        for (int32_t rb = 0; rb < rows; rb += band) {
+            const int32_t re = rb + band < rows ? rb + band : rows;
+            int32_t ih_lo = (oh_begin + rb) * stride - pad;
+            int32_t ih_hi = (oh_begin + re - 1) * stride - pad + kk;
+            ih_lo = ih_lo < 0 ? 0 : ih_lo;
+            ih_hi = ih_hi > in_h ? in_h : ih_hi;
+            {
+                const int8_t *src = x + (ih_lo - p->x_row0) * row_step + c;
+                int16_t *dst = xs;
+                for (int32_t ih = ih_lo; ih < ih_hi; ih++) {
+                    for (int32_t i = 0; i < pad; i++) {
+                        *dst++ = 0;
+                    }
+                    for (int32_t n = in_w; n > 0; n--, src += ch) {
+                        *dst++ = (int16_t)((int32_t)*src - x_zp);
+                    }
+                    for (int32_t i = 0; i < pad; i++) {
+                        *dst++ = 0;
+                    }
+                }
+            }
+            for (int32_t r = rb; r < re; r++) {
+                const int32_t ih0 = (oh_begin + r) * stride - pad;
+                const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = in_h - ih0 < kk ? in_h - ih0 : kk;
+                const int32_t n_rows = kh1 - kh0;
+                const int16_t *xp = xs + (ih0 + kh0 - ih_lo) * pw; /* tap (kh0, 0) of output 0 */
+                const uint32_t *wrow = wp + kh0 * kk;
+                int32_t e = r * out_w * ch + c;
+                int32_t ow = 0;
+#define DW_PLANE_PAIRS(K, S)                                                                    \
+    for (; ow + 1 < out_w; ow += 2, e += 2 * ch, xp += 2 * (S)) {                              \
+        int32_t a0 = b, a1 = b;                                                                 \
+        dw_taps2(xp, wrow, n_rows, K, S, pw, &a0, &a1);                                         \
+        y[e] = tt_out_any(a0, &rq, mult, shift, y_zp, act_min, act_max, mask, e, fast);        \
+        y[e + ch] = tt_out_any(a1, &rq, mult, shift, y_zp, act_min, act_max, mask, e + ch,     \
+                               fast);                                                           \
+    }
+                if (kk == 3 && stride == 1) {
+                    DW_PLANE_PAIRS(3, 1)
+                } else if (kk == 3 && stride == 2) {
+                    DW_PLANE_PAIRS(3, 2)
+                } else if (kk == 5 && stride == 1) {
+                    DW_PLANE_PAIRS(5, 1)
+                } else if (kk == 5 && stride == 2) {
+                    DW_PLANE_PAIRS(5, 2)
+                } else if (kk == 7 && stride == 1) {
+                    DW_PLANE_PAIRS(7, 1)
+                } else if (kk == 7 && stride == 2) {
+                    DW_PLANE_PAIRS(7, 2)
+                }
+#undef DW_PLANE_PAIRS
+                for (; ow < out_w; ow++, e += ch, xp += stride) {
+                    const int32_t acc = dw_taps(xp, wrow, n_rows, kk, pw, kk, b);
+                    y[e] = tt_out_any(acc, &rq, mult, shift, y_zp, act_min, act_max, mask, e,
+                                      fast);
+                }
+            }
+        }
+    }
+}
+
+/* Two copies of the plane path (one function and one plane on the stack at a time), both with
+ * the fast output stage: without a mask (inference) and with one (a training forward). Layers
+ * that need the reference output stage take dw_any. */
+static __attribute__((noinline)) void dw_plane_fast(const tt_conv_params *p,
+                                                    const tt_per_channel_quant *q,
+                                                    const int8_t *x, const int8_t *w_lo,
+                                                    const int8_t *w_hi, const int32_t *bias,
+                                                    int8_t *y)
+{
+    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, (uint8_t *)0, 1);
+}
+
+static __attribute__((noinline)) void dw_plane_mask(const tt_conv_params *p,
+                                                    const tt_per_channel_quant *q,
+                                                    const int8_t *x, const int8_t *w_lo,
+                                                    const int8_t *w_hi, const int32_t *bias,
+                                                    int8_t *y, uint8_t *mask)
+{
+    dw_plane_body(p, q, x, w_lo, w_hi, bias, y, mask, 1);
+}
+
 /* Two copies of dw_body, each a function of its own (one stack frame at a time): the fast
  * output stage without a mask (inference), and any output stage with a mask. */
 static __attribute__((noinline)) void dw_fast(const tt_conv_params *p,
@@ -238,7 +424,16 @@ void tt_dwconv2d_s8(const tt_conv_params *p, const tt_per_channel_quant *q, cons
 #if defined(TT_SIMD_DSP)
     const int32_t fast = tt_rq_fast_ok(q->multiplier, q->shift, p->in_c, p->y_zp, p->act_min,
                                        p->act_max);
-    if (fast && !mask) {
+    /* The plane path whenever the fast output stage applies and a band of one output row fits
+     * its plane; dw_body (3x3 asm interior, border taps one by one) for wider images and
+     * kernels and for the reference output stage. */
+    const int32_t plane = fast && p->kernel <= DW_K_MAX &&
+                          dw_band_rows(p->in_w, p->kernel, p->stride, p->pad) > 0;
+    if (plane && !mask) {
+        dw_plane_fast(p, q, x, w_lo, w_hi, bias, y);
+    } else if (plane) {
+        dw_plane_mask(p, q, x, w_lo, w_hi, bias, y, mask);
+    } else if (fast && !mask) {
         dw_fast(p, q, x, w_lo, w_hi, bias, y);
     } else {
         dw_any(p, q, x, w_lo, w_hi, bias, y, mask, fast);

@@ -88,6 +88,31 @@ static __attribute__((noinline)) void pw_run_fast_mask(const int8_t *x0, int32_t
     }
 }
 
+/* pw_run for split weights (a trainable slice: w_lo rows of k bytes, w_hi rows of k_hi bytes,
+ * the second channel's rows d_lo / d_hi further), with or without a mask (mask NULL: no bits;
+ * element e0 is y[0]'s bit). */
+static __attribute__((noinline)) void pw_run_split(const int8_t *x0, int32_t pairs,
+                                                   int32_t step, const int8_t *lo0, int32_t d_lo,
+                                                   int32_t k, const int8_t *hi0, int32_t d_hi,
+                                                   int32_t k_hi, const tt_rq *rq, int32_t b0,
+                                                   int32_t b1, int8_t *y, int32_t out_c,
+                                                   uint8_t *mask, int32_t e0)
+{
+    const tt_rq rq0 = rq[0], rq1 = rq[1];
+    for (; pairs > 0; pairs--) {
+        int32_t a[4] = {b0, b1, b0, b1};
+        tt_dot22_s8(x0, x0 + step, lo0, lo0 + d_lo, k, a);
+        tt_dot22_s8(x0 + k, x0 + step + k, hi0, hi0 + d_hi, k_hi, a);
+        y[0] = tt_out_fast(a[0], &rq0, mask, e0);
+        y[1] = tt_out_fast(a[1], &rq1, mask, e0 + 1);
+        y[out_c] = tt_out_fast(a[2], &rq0, mask, e0 + out_c);
+        y[out_c + 1] = tt_out_fast(a[3], &rq1, mask, e0 + out_c + 1);
+        x0 += 2 * step;
+        y += 2 * out_c;
+        e0 += 2 * out_c;
+    }
+}
+
 /* DSP path, output channels outermost: for each pair of output channels (an odd last channel
  * is paired with itself, the copy discarded) the output stage constants and the bias with x_zp
  * folded in (bias - x_zp * sum w) are set up once, then the pixels go two at a time through
@@ -147,6 +172,11 @@ static inline __attribute__((always_inline)) void pw_body(const tt_conv_params *
                 } else {
                     pw_run_fast(xr, run_len >> 1, step, w0, w0 + n, n, rq, b0, b1, y + e, out_c);
                 }
+                i = run_len & ~1;
+                e += i * out_c;
+            } else if (fast && pair) { /* both weight arrays */
+                pw_run_split(xr, run_len >> 1, step, lo0, d_lo, k, hi0, d_hi, k_hi, rq, b0, b1,
+                             y + e, out_c, mask, e);
                 i = run_len & ~1;
                 e += i * out_c;
             }
