@@ -70,8 +70,8 @@ def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
     """autodiff -> prune -> in-place depthwise gradients -> stream the frozen prefix ->
     schedule -> memory plan -> C.
 
-    ``prefix=None`` lets ``patch.choose`` pick where streaming ends and the strip height
-    (smallest arena, then fewest recomputed MACs); a ``PrefixChoice`` fixes them
+    ``prefix=None`` lets ``patch.choose`` pick where streaming ends, the strip height and the
+    mode (see its docstring); a ``PrefixChoice`` fixes them
     (``PrefixChoice(None)``: layer by layer; ``rows=0`` or ``mode=""``: the best for that end).
     """
     layer_train = inplace_dw_grads(prune(autodiff(qmodel), qmodel, scheme), qmodel)
@@ -87,8 +87,11 @@ def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
     train_plan = plan_memory(lifetimes(train))
     deferred = plan_memory(lifetimes(train, qmodel, deferred_updates=True)).arena_size
     infer_plan = plan_memory(lifetimes(infer))
-    arenas = Arenas(plan_memory(lifetimes(layer_train, qmodel, deferred_updates=True)).arena_size,
-                    plan_memory(lifetimes(layer_train)).arena_size, deferred, train_plan.arena_size)
+    if pplan is None:  # layer by layer: the streamed columns are these
+        arenas = Arenas(deferred, train_plan.arena_size, deferred, train_plan.arena_size)
+    else:
+        arenas = Arenas(plan_memory(lifetimes(layer_train, qmodel, deferred_updates=True)).arena_size,
+                        plan_memory(lifetimes(layer_train)).arena_size, deferred, train_plan.arena_size)
     emitted = emit(qmodel, scheme, train, train_plan, infer, infer_plan, opts)
     return CompiledTraining(train, train_plan, infer, infer_plan, deferred, emitted, prefix, pplan,
                             priced, arenas)

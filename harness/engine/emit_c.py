@@ -61,6 +61,11 @@ class _Emitter:
         u = self.updates.get(i)
         return u.weight_channels if u else 0
 
+    def weight_halves(self, i: int, layer: QConv) -> tuple[str, str]:
+        """The C names of layer i's trainable and frozen weight slices (NULL when empty)."""
+        k = self.k_of(i)
+        return (f"L{i}_wlo" if k else "NULL"), ("NULL" if k == _width(layer) else f"L{i}_whi")
+
     def bias_trainable(self, i: int) -> bool:
         u = self.updates.get(i)
         return bool(u and u.update_bias)
@@ -202,8 +207,7 @@ class _Emitter:
         if s.kind == "conv":
             assert isinstance(layer, QConv)
             mask = w[1] if len(w) > 1 else "NULL"
-            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
-            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            wlo, whi = self.weight_halves(i, layer)
             return (f"{_KERNEL[layer.op.kind]}_s8(&L{i}_p, &L{i}_q, {r[0]}, {wlo}, {whi}, L{i}_bias, "
                     f"{w[0]}, {mask});")
         if s.kind == "save_slice":
@@ -239,14 +243,12 @@ class _Emitter:
                     f"{c_float(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
         if s.kind == "grad_input":
             assert isinstance(layer, QConv)
-            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
-            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            wlo, whi = self.weight_halves(i, layer)
             return (f"{_KERNEL[layer.op.kind]}_grad_input_f32(&L{i}_p, {r[0]}, {wlo}, {whi}, "
                     f"L{i}_wscale, {w[0]});")
         if s.kind == "grad_input_inplace":
             assert isinstance(layer, QConv) and layer.op.kind == "depthwise"
-            wlo = f"L{i}_wlo" if self.k_of(i) else "NULL"
-            whi = "NULL" if self.k_of(i) == _width(layer) else f"L{i}_whi"
+            wlo, whi = self.weight_halves(i, layer)
             return (f"tt_dwconv2d_grad_input_inplace_f32(&L{i}_p, {w[0]}, {wlo}, {whi}, L{i}_wscale, "
                     f"{w[1]});")
         if s.kind == "grad_accum":

@@ -27,9 +27,10 @@ fields ``x_row0``, ``out_row0``, ``out_rows``, docs in ``tt_kernels.h``).
 
 ``options`` prices every valid end, strip height and mode with the real planner on the real
 programs (training and inference); ``choose`` takes the smallest arena among the options that
-recompute little, then the fewest extra instructions. On MobileNetV2-w0.35 at 128x128 with the paper's 49kb scheme it streams
-up to ``b2_add`` in 2-row slide strips: arena 245,760 -> 71,168 B for +138K instructions
-per step (recompute at the same end: +33.7M; benchmarks/bench_mbv2.py measures both).
+recompute little, then the fewest extra instructions. On MobileNetV2-w0.35 at 128x128 with
+the paper's 49kb scheme it streams up to ``b2_add`` in 2-row slide strips: arena 245,760 ->
+71,168 B for +1.31M instructions per step, the kernels' per-call set-up on short strips
+(benchmarks/bench_mbv2.py measures each mode against layer by layer).
 """
 from __future__ import annotations
 
