@@ -15,6 +15,7 @@ from .memplan import MemoryPlan, plan_memory
 from .patch import Option, PatchPlan, PrefixChoice
 from .program import Program
 from .prune import prune
+from .support import check_supported
 from .schedule import lifetimes
 
 
@@ -74,6 +75,7 @@ def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
     mode (see its docstring); a ``PrefixChoice`` fixes them
     (``PrefixChoice(None)``: layer by layer; ``rows=0`` or ``mode=""``: the best for that end).
     """
+    check_supported(qmodel)
     layer_train = inplace_dw_grads(prune(autodiff(qmodel), qmodel, scheme), qmodel)
     bufs, steps = forward_program(qmodel, training=False)
     layer_infer = Program(tuple(bufs), tuple(steps))

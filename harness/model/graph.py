@@ -7,16 +7,63 @@ Parameters are not part of the graph; they live in a ``dict[str, np.ndarray]`` k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Literal, Optional, Union
+
+Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The sliding-window geometry of a conv or pool: kernel, stride and zero padding per side.
+
+    ``regular`` windows (square kernel, equal strides, the same padding on every side) are the
+    ones the zoo builds; imported models (TFLite SAME padding at stride 2, 10x4 kernels) need
+    the general form.
+    """
+
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pb: int
+    pl: int
+    pr: int
+
+    @property
+    def regular(self) -> bool:
+        return self.kh == self.kw and self.sh == self.sw and self.pt == self.pb == self.pl == self.pr
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return ((h + self.pt + self.pb - self.kh) // self.sh + 1,
+                (w + self.pl + self.pr - self.kw) // self.sw + 1)
+
+
+def _window(kernel: int, kernel_w: int, stride: int, stride_w: int, padding: int,
+            pads: Optional[Pads]) -> Window:
+    pt, pb, pl, pr = pads if pads is not None else (padding,) * 4
+    return Window(kernel, kernel_w or kernel, stride, stride_w or stride, pt, pb, pl, pr)
+
+
+Activation = Literal["none", "relu", "relu6"]
+
+
+def _activation(relu: bool, relu6: bool) -> Activation:
+    return "relu6" if relu6 else "relu" if relu else "none"
 
 
 @dataclass(frozen=True)
 class Conv:
     """2-D convolution; depthwise when groups == in_ch == out_ch, pointwise when kernel == 1.
 
-    ``relu6`` fuses a ReLU6 (a clamp after requantization). ``bn`` says the float model
-    carries a BatchNorm after the conv (params ``bn_gamma``, ``bn_beta``, ``bn_mean``,
-    ``bn_var``) that must be folded before quantization; a folded graph has ``bn=False``.
+    ``relu6`` fuses a ReLU6 and ``relu`` a plain ReLU (a clamp after requantization; relu6
+    wins if both are set). ``bn`` says the float model carries a BatchNorm after the conv
+    (params ``bn_gamma``, ``bn_beta``, ``bn_mean``, ``bn_var``) that must be folded before
+    quantization; a folded graph has ``bn=False``.
+
+    ``kernel``/``stride``/``padding`` describe a square, symmetric window. A general window
+    sets ``kernel_w`` / ``stride_w`` (0: the same as ``kernel`` / ``stride``) and ``pads``
+    (top, bottom, left, right; None: ``padding`` on every side); ``window`` resolves them.
     """
 
     name: str
@@ -30,6 +77,19 @@ class Conv:
     groups: int = 1
     relu6: bool = False
     bn: bool = False
+    relu: bool = False
+    kernel_w: int = 0
+    stride_w: int = 0
+    pads: Optional[Pads] = None
+
+    @property
+    def window(self) -> Window:
+        return _window(self.kernel, self.kernel_w, self.stride, self.stride_w, self.padding,
+                       self.pads)
+
+    @property
+    def act(self) -> Activation:
+        return _activation(self.relu, self.relu6)
 
     @property
     def kind(self) -> str:
@@ -40,20 +100,63 @@ class Conv:
         return "conv"
 
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return ((h + 2 * self.padding - self.kernel) // self.stride + 1,
-                (w + 2 * self.padding - self.kernel) // self.stride + 1)
+        return self.window.out_hw(h, w)
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
-        return (self.out_ch, self.kernel, self.kernel, self.in_ch // self.groups)
+        win = self.window
+        return (self.out_ch, win.kh, win.kw, self.in_ch // self.groups)
 
 
 @dataclass(frozen=True)
 class Add:
-    """Residual add of two tensors of the same shape (no activation)."""
+    """Residual add of two tensors of the same shape, with an optional fused ReLU / ReLU6."""
 
     name: str
     inputs: tuple[str, str]
+    output: str
+    relu: bool = False
+    relu6: bool = False
+
+    @property
+    def act(self) -> Activation:
+        return _activation(self.relu, self.relu6)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Max or average pool over a window, per channel: (H, W, C) -> (Ho, Wo, C).
+
+    Padding is never part of a window: max takes the largest value inside the input and avg
+    divides by the number of taps inside the input (TFLite's rule). Window fields as in Conv.
+    """
+
+    name: str
+    input: str
+    output: str
+    mode: Literal["max", "avg"]
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    kernel_w: int = 0
+    stride_w: int = 0
+    pads: Optional[Pads] = None
+
+    @property
+    def window(self) -> Window:
+        return _window(self.kernel, self.kernel_w, self.stride, self.stride_w, self.padding,
+                       self.pads)
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return self.window.out_hw(h, w)
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """(H, W, C) -> (H*W*C,) in HWC order: the same bytes, a new shape."""
+
+    name: str
+    input: str
     output: str
 
 
@@ -68,20 +171,27 @@ class GlobalAvgPool:
 
 @dataclass(frozen=True)
 class Linear:
-    """Fully connected layer (the classifier): (N_in,) -> (N_out,)."""
+    """Fully connected layer: (N_in,) -> (N_out,). The last op is the classifier; a Linear
+    before it is a hidden layer and may fuse a ReLU / ReLU6."""
 
     name: str
     input: str
     output: str
     in_features: int
     out_features: int
+    relu: bool = False
+    relu6: bool = False
+
+    @property
+    def act(self) -> Activation:
+        return _activation(self.relu, self.relu6)
 
     @property
     def weight_shape(self) -> tuple[int, int]:
         return (self.out_features, self.in_features)
 
 
-Op = Union[Conv, Add, GlobalAvgPool, Linear]
+Op = Union[Conv, Add, GlobalAvgPool, Linear, Pool, Flatten]
 
 
 @dataclass(frozen=True)
@@ -118,6 +228,17 @@ class Graph:
                 shapes[op.output] = a
             elif isinstance(op, GlobalAvgPool):
                 shapes[op.output] = (shapes[op.input][-1],)
+            elif isinstance(op, Pool):
+                h, w, c = shapes[op.input]
+                oh, ow = op.out_hw(h, w)
+                if oh < 1 or ow < 1:
+                    raise ValueError(f"{op.name}: input {h}x{w} is too small for its pool window")
+                shapes[op.output] = (oh, ow, c)
+            elif isinstance(op, Flatten):
+                n = 1
+                for d in shapes[op.input]:
+                    n *= d
+                shapes[op.output] = (n,)
             elif isinstance(op, Linear):
                 (n,) = shapes[op.input]
                 if n != op.in_features:

@@ -25,13 +25,14 @@ import numpy as np
 
 from ..errors import MctError
 from ..fsutil import file_sha256
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, Op, param_names
+from .graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Op, Pool, param_names
 from .qmodel import QModel, QParams
 
 FORMAT = "mcutrain-model"
 VERSION = 1
 MAX_BYTES = 64 << 20  # far above any model that fits a 1 MiB part
-_OPS: dict[str, type] = {"Conv": Conv, "Add": Add, "GlobalAvgPool": GlobalAvgPool, "Linear": Linear}
+_OPS: dict[str, type] = {"Conv": Conv, "Add": Add, "GlobalAvgPool": GlobalAvgPool, "Linear": Linear,
+                         "Pool": Pool, "Flatten": Flatten}
 
 
 class ModelFileError(MctError):
@@ -61,9 +62,24 @@ def sidecar(path: Path) -> Path:
 
 # --- graph <-> JSON ---------------------------------------------------------------------
 
+def _op_to_dict(op: Op) -> dict[str, Any]:
+    """An op's fields; the optional fields added for imported models (general windows, plain
+    ReLU) are written only when set, so files of the older ops stay byte for byte the same."""
+    d: dict[str, Any] = {"type": type(op).__name__}
+    for f in dataclasses.fields(op):
+        v = getattr(op, f.name)
+        if f.name in _OPTIONAL and v == f.default:
+            continue
+        d[f.name] = list(v) if isinstance(v, tuple) else v
+    return d
+
+
+_OPTIONAL = ("relu", "kernel_w", "stride_w", "pads")
+
+
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
     return {"name": graph.name, "input": graph.input, "input_shape": list(graph.input_shape),
-            "ops": [{"type": type(op).__name__, **dataclasses.asdict(op)} for op in graph.ops]}
+            "ops": [_op_to_dict(op) for op in graph.ops]}
 
 
 def _op_from_dict(d: Any, i: int) -> Op:
@@ -78,12 +94,18 @@ def _op_from_dict(d: Any, i: int) -> Op:
     for k, v in args.items():
         ok = (isinstance(v, str) if k in ("name", "input", "output") else
               isinstance(v, list) and len(v) == 2 and all(isinstance(t, str) for t in v) if k == "inputs" else
-              isinstance(v, bool) if k in ("relu6", "bn") else
+              isinstance(v, bool) if k in ("relu6", "bn", "relu") else
+              v in ("max", "avg") if k == "mode" else
+              (isinstance(v, list) and len(v) == 4
+               and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= 64 for t in v))
+              if k == "pads" else
               isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1 << 16)
         if not ok:
             raise ValueError(f"op {i} ({d['type']}): field {k} = {str(v)[:40]!r} has the wrong type or range")
     if "inputs" in args:
         args["inputs"] = tuple(args["inputs"])
+    if "pads" in args:
+        args["pads"] = tuple(args["pads"])
     try:
         return cls(**args)
     except TypeError as e:

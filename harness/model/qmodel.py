@@ -10,7 +10,7 @@ from typing import Union
 
 import numpy as np
 
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
+from .graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class QAdd:
     b_shift: int
     out_multiplier: int
     out_shift: int
+    act_min: int = -128  # the fused activation's clamp (docs/arithmetic.md §4)
+    act_max: int = 127
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,25 @@ class QAvgPool:
     y: QParams
     multiplier: int
     shift: int
+
+
+@dataclass(frozen=True)
+class QPool:
+    """Max / average pool on int8: the output has the input's QParams (``y == x``)."""
+
+    op: Pool
+    x: QParams
+    y: QParams
+    act_min: int = -128
+    act_max: int = 127
+
+
+@dataclass(frozen=True)
+class QFlatten:
+    """A reshape to a vector: the same int8 bytes and QParams."""
+
+    op: Flatten
+    x: QParams
 
 
 @dataclass(frozen=True)
@@ -80,9 +101,11 @@ class QLinear:
     b: np.ndarray  # int32 [N_out]
     multiplier: np.ndarray  # int32 [N_out]
     shift: np.ndarray  # int32 [N_out]
+    act_min: int = -128  # a hidden layer's fused ReLU / ReLU6; the classifier keeps the full range
+    act_max: int = 127
 
 
-QLayer = Union[QConv, QAdd, QAvgPool, QLinearFloat, QLinear]
+QLayer = Union[QConv, QAdd, QAvgPool, QLinearFloat, QLinear, QPool, QFlatten]
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .graph import Add, Conv, GlobalAvgPool, Linear
+from .graph import Add, Conv, Flatten, GlobalAvgPool, Linear, Pool
 from .qmath import requantize
-from .qmodel import QAdd, QAvgPool, QConv, QLinear, QLinearFloat, QModel
+from .qmodel import QAdd, QAvgPool, QConv, QFlatten, QLinear, QLinearFloat, QModel, QPool
 
 
 def _check_batch(x: np.ndarray, ndim: int, what: str) -> None:
@@ -25,9 +25,11 @@ def _check_batch(x: np.ndarray, ndim: int, what: str) -> None:
         raise ValueError(f"{what}: expected int8 input, got {x.dtype}")
 
 
-def _taps(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int) -> np.ndarray:
+def _taps(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int,
+          stride_w: int = 0) -> np.ndarray:
     """The input window of tap (kh, kw) for every output position: (N, Ho, Wo, C) view."""
-    return xp[:, kh:kh + stride * (ho - 1) + 1:stride, kw:kw + stride * (wo - 1) + 1:stride, :]
+    sw = stride_w or stride
+    return xp[:, kh:kh + stride * (ho - 1) + 1:stride, kw:kw + sw * (wo - 1) + 1:sw, :]
 
 
 def conv_acc(x_q: np.ndarray, layer: QConv) -> np.ndarray:
@@ -38,27 +40,26 @@ def conv_acc(x_q: np.ndarray, layer: QConv) -> np.ndarray:
     if cin != op.in_ch:
         raise ValueError(f"{op.name}: input has {cin} channels, layer expects {op.in_ch}")
     ho, wo = op.out_hw(h, w)
-    p = op.padding
+    win = op.window
     # Padding holds real 0, i.e. x_q == z_x: pad the centred input with 0.
     xc = x_q.astype(np.int32) - np.int32(layer.x.zero_point)
-    if p:
-        xc = np.pad(xc, ((0, 0), (p, p), (p, p), (0, 0)))
+    if win.pt or win.pb or win.pl or win.pr:
+        xc = np.pad(xc, ((0, 0), (win.pt, win.pb), (win.pl, win.pr), (0, 0)))
     wq = layer.w.astype(np.int32)
-    k = op.kernel
     if op.kind == "depthwise":
         acc = np.zeros((n, ho, wo, op.out_ch), dtype=np.int64)
-        for kh in range(k):
-            for kw in range(k):
-                acc += _taps(xc, kh, kw, op.stride, ho, wo) * wq[:, kh, kw, 0]
+        for kh in range(win.kh):
+            for kw in range(win.kw):
+                acc += _taps(xc, kh, kw, win.sh, ho, wo, win.sw) * wq[:, kh, kw, 0]
     else:
         g = op.groups
         cig, cog = op.in_ch // g, op.out_ch // g
         xf = xc.astype(np.float64)
         wf = wq.astype(np.float64)
         accf = np.zeros((n, ho, wo, op.out_ch), dtype=np.float64)
-        for kh in range(k):
-            for kw in range(k):
-                tap = _taps(xf, kh, kw, op.stride, ho, wo)
+        for kh in range(win.kh):
+            for kw in range(win.kw):
+                tap = _taps(xf, kh, kw, win.sh, ho, wo, win.sw)
                 for gi in range(g):
                     ci, co = slice(gi * cig, (gi + 1) * cig), slice(gi * cog, (gi + 1) * cog)
                     accf[..., co] += tap[..., ci] @ wf[co, kh, kw, :].T
@@ -94,7 +95,58 @@ def add_s8(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> np.ndarray:
     ra = requantize(xa, layer.a_multiplier, layer.a_shift)
     rb = requantize(xb, layer.b_multiplier, layer.b_shift)
     y = requantize(ra + rb, layer.out_multiplier, layer.out_shift) + layer.y.zero_point
-    return np.clip(y, -128, 127).astype(np.int8)
+    return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
+
+
+def add_s8_masked(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> tuple[np.ndarray, np.ndarray]:
+    """Residual add and its §7 not-clamped mask (all True when the add has no activation)."""
+    xa = (a_q.astype(np.int64) - layer.a.zero_point) << 20
+    xb = (b_q.astype(np.int64) - layer.b.zero_point) << 20
+    ra = requantize(xa, layer.a_multiplier, layer.a_shift)
+    rb = requantize(xb, layer.b_multiplier, layer.b_shift)
+    u = requantize(ra + rb, layer.out_multiplier, layer.out_shift) + layer.y.zero_point
+    if layer.act_min == -128 and layer.act_max == 127:
+        return np.clip(u, -128, 127).astype(np.int8), np.ones(u.shape, dtype=bool)
+    mask = (u > layer.act_min) & (u < layer.act_max)
+    return np.clip(u, layer.act_min, layer.act_max).astype(np.int8), mask
+
+
+def pool_windows(x: np.ndarray, op: Pool, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every tap of every window of a pool, padded with ``fill``: (KH*KW, N, Ho, Wo, C), and
+    the number of taps inside the input per output position (Ho, Wo)."""
+    n, h, w, c = x.shape
+    win = op.window
+    ho, wo = op.out_hw(h, w)
+    xp = np.pad(x, ((0, 0), (win.pt, win.pb), (win.pl, win.pr), (0, 0)), constant_values=fill)
+    inside = np.pad(np.ones((h, w), dtype=np.int64), ((win.pt, win.pb), (win.pl, win.pr)))
+    taps = np.stack([_taps(xp, kh, kw, win.sh, ho, wo, win.sw)
+                     for kh in range(win.kh) for kw in range(win.kw)])
+    count = sum(inside[kh:kh + win.sh * (ho - 1) + 1:win.sh, kw:kw + win.sw * (wo - 1) + 1:win.sw]
+                for kh in range(win.kh) for kw in range(win.kw))
+    return taps, np.asarray(count)
+
+
+def pool_s8(x_q: np.ndarray, layer: QPool) -> np.ndarray:
+    """Max / average pool (N,H,W,C) -> (N,Ho,Wo,C), TFLite's int8 rules.
+
+    max: the largest value inside the input. avg: ``s = sum(x_q)`` over the taps inside the
+    input (raw int8 values: input and output share QParams), divided by their count ``n``
+    rounding half away from zero: ``(s + n/2) / n`` for ``s > 0``, else ``(s - n/2) / n``,
+    C division (toward zero). Then the activation clamp.
+    """
+    _check_batch(x_q, 4, layer.op.name)
+    op: Pool = layer.op
+    if op.mode == "max":
+        taps, _ = pool_windows(x_q.astype(np.int32), op, -(1 << 20))
+        y = taps.max(axis=0)
+    else:
+        taps, count = pool_windows(x_q.astype(np.int64), op, 0)
+        s = taps.sum(axis=0)
+        cnt = count[None, :, :, None]
+        half = cnt // 2
+        num = np.where(s > 0, s + half, s - half)
+        y = np.sign(num) * (np.abs(num) // cnt)
+    return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
 
 
 def avgpool_s8(x_q: np.ndarray, layer: QAvgPool) -> np.ndarray:
@@ -137,7 +189,7 @@ def linear_s8(x_q: np.ndarray, layer: QLinear) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class ForwardTrace:
     """Every tensor of one forward pass, by tensor name (the input included), and the 1-bit
-    clamp masks of every conv / int8 linear, by op name. ``logits`` are float32 (§6)."""
+    clamp masks of every conv / int8 linear / add with an activation, by op name. ``logits`` are float32 (§6)."""
 
     logits: np.ndarray
     tensors: dict[str, np.ndarray]
@@ -154,7 +206,17 @@ def _forward_all(qmodel: QModel, x_q: np.ndarray) -> ForwardTrace:
             tensors[op.output], masks[op.name] = conv_s8(tensors[op.input], layer)
         elif isinstance(layer, QAdd):
             assert isinstance(op, Add)
-            tensors[op.output] = add_s8(tensors[op.inputs[0]], tensors[op.inputs[1]], layer)
+            y, m = add_s8_masked(tensors[op.inputs[0]], tensors[op.inputs[1]], layer)
+            tensors[op.output] = y
+            if op.act != "none":
+                masks[op.name] = m
+        elif isinstance(layer, QPool):
+            assert isinstance(op, Pool)
+            tensors[op.output] = pool_s8(tensors[op.input], layer)
+        elif isinstance(layer, QFlatten):
+            assert isinstance(op, Flatten)
+            x = tensors[op.input]
+            tensors[op.output] = x.reshape(x.shape[0], -1)
         elif isinstance(layer, QAvgPool):
             assert isinstance(op, GlobalAvgPool)
             tensors[op.output] = avgpool_s8(tensors[op.input], layer)
@@ -165,8 +227,9 @@ def _forward_all(qmodel: QModel, x_q: np.ndarray) -> ForwardTrace:
             assert isinstance(op, Linear)
             y, masks[op.name] = linear_s8(tensors[op.input], layer)
             tensors[op.output] = y
-            logits = (np.float32(layer.y.scale)
-                      * (y.astype(np.int32) - layer.y.zero_point).astype(np.float32))
+            if op is g.ops[-1]:
+                logits = (np.float32(layer.y.scale)
+                          * (y.astype(np.int32) - layer.y.zero_point).astype(np.float32))
         else:  # pragma: no cover - QLayer is closed
             raise TypeError(f"unknown layer type {type(layer).__name__}")
     if logits is None:
