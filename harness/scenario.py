@@ -23,7 +23,8 @@ from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes,
                               _nonneg_int, _pos_count, _pos_ms, _pos_number, _pos_seconds, _pos_size,
                               _prefix,
                               _sample_count, _seed32, _shape3, _shift, _sparse_update, _str, _tags,
-                              _tolerance, app_cases)
+                              _tolerance, _window, _columns, app_cases)
+from .scenario_data import DATASET_SPLITS, data_spec, dataset_splits  # noqa: F401 (DATASET_SPLITS: re-exported)
 from .units import Comparison
 from .workload import DataSpec, ModelSpec, TrainingSpec
 from .yamlsrc import LineDict, excerpt, load_yaml, quote
@@ -77,8 +78,13 @@ SCHEMA: dict[str, Key] = {
         "pretrain": Key(_raw, None, doc="no longer accepted: runs never pretrain; "
                         "`mcutrain pretrain` makes a model file"),
     }),
-    "dataset": Key(None, doc="the on-device task's data", children={
-        "name": Key(_choice("fashion_mnist", "digits"), required=True, doc="dataset name"),
+    "dataset": Key(None, doc="the on-device task's data: a named dataset or your own file", children={
+        "name": Key(_choice("fashion_mnist", "digits", "mnist", "imu_watch", "basic_motions"), None,
+                    doc="a named dataset that installs offline: fashion_mnist, digits, mnist (5k), "
+                    "imu_watch, basic_motions (accelerometer time series); or dataset.file"),
+        "file": Key(_str, None, doc="your own data, relative to the scenario file and inside its folder: "
+                    ".npz with arrays x, y (and optionally x_test, y_test), or .csv with one row per time "
+                    "step"),
         "classes": Key(_classes, None, doc="class ids, relabelled 0..k-1 in this order (default: all)"),
         "train": Key(_sample_count, 300, doc="training samples on the device, class-balanced (at most "
                      "the dataset's)"),
@@ -87,6 +93,16 @@ SCHEMA: dict[str, Key] = {
         "shift": Key(_shift, None, doc="a domain shift: {kind: brightness, contrast, rotation, noise or "
                      "sensor, strength: 0..1, seed: n}, or the fields brightness, contrast, "
                      "rotation_deg, noise_std, seed"),
+        "window": Key(_window, None, doc="time series: steps per window (default: the model input's "
+                      "height; basic_motions: 100), resampled to that height"),
+        "stride": Key(_window, None, doc="time series: steps between window starts (default: half the window)"),
+        "label": Key(_str, "label", doc="a .csv file's label column (integers 0..K-1 or class names)"),
+        "session": Key(_str, None, doc="a .csv file's recording/session column: windows never cross a "
+                       "change of it (nor of the label)"),
+        "channels": Key(_columns, None, doc="a .csv file's channel columns (default: every column but "
+                        "the label and session)"),
+        "scale": Key(_pos_number, 1.0, doc="multiplies every sample value after the shift (e.g. 1000: "
+                     "an accelerometer in g to a model trained in milli-g)"),
     }),
     "training": Key(None, doc="how the device trains", children={
         "epochs": Key(_epochs, 3, doc="passes over the training split"),
@@ -403,12 +419,6 @@ def _check_case(fw: LineDict, path: Path) -> None:
                else f"app {app!r} declares no cases: remove firmware.case"))
 
 
-# Samples per class in each dataset's train and test split (tests/test_bad_scenarios.py checks
-# these against the loaders), so a count larger than the data is refused at load time.
-DATASET_SPLITS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "fashion_mnist": ((6000,) * 10, (1000,) * 10),
-    "digits": ((134, 136, 133, 137, 136, 136, 136, 134, 130, 135), (44, 46, 44, 46, 45, 46, 45, 45, 44, 45)),
-}
 MAX_WIDTH = {"small": 256.0}   # base channels of 'small'; the others take a multiplier
 MAX_WIDTH_MULTIPLIER = 8.0
 
@@ -417,13 +427,13 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, graph: Graph, par
     """What the host would otherwise find out at build time (or by running out of memory):
     the dataset's sizes, a sane model width, and data and activations that can fit the board."""
     m, d = v["model"], v["dataset"]
-    splits = DATASET_SPLITS.get(data.name)
+    title, splits = dataset_splits(d, data, model.input, path)
     if splits is not None:
         n_classes = len(splits[0])
         classes = data.classes if data.classes is not None else tuple(range(n_classes))
         bad = [c for c in classes if c >= n_classes]
         if bad:
-            raise ScenarioError(f"{path}:{d.line_of('classes')}: dataset.classes: {data.name} has no "
+            raise ScenarioError(f"{path}:{d.line_of('classes')}: dataset.classes: {title} has no "
                                 f"class {bad[0]} (it has 0..{n_classes - 1})",
                                 f"choose class ids from 0..{n_classes - 1}")
         for key, split, per_class in (("train", "training", splits[0]), ("test", "test", splits[1])):
@@ -433,7 +443,7 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, graph: Graph, par
                 written = key in d.key_lines
                 raise ScenarioError(
                     f"{path}:{d.line_of(key)}: dataset.{key} = {want}{'' if written else ' (the default)'}, "
-                    f"but {data.name} has only {have} {split} samples of classes {list(classes)}",
+                    f"but {title} has only {have} {split} samples of classes {list(classes)}",
                     f"set dataset.{key} to at most {have}, or choose more classes")
     limit = MAX_WIDTH.get(model.arch or "", MAX_WIDTH_MULTIPLIER)
     if model.arch is not None and model.width > limit:
@@ -479,7 +489,7 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
             DomainShift.from_spec(d["shift"])
         except DatasetError as e:
             raise ScenarioError(f"{path}:{line}: dataset.shift: {e.message}", e.fix) from None
-    data = DataSpec(**d)
+    data = data_spec(d, path, line)
     e = v["engine"] or _validate({}, SCHEMA["engine"].children or {}, "engine", path, line)
     training = TrainingSpec(**t, prefix=e["prefix"])
     # The scheme must fit the model: check it now, against the graph (no weights needed).

@@ -236,6 +236,26 @@ def _classes(v: Any) -> tuple[int, ...]:
     return tuple(v)
 
 
+MAX_WINDOW = 1 << 16
+
+
+def _window(v: Any) -> int:
+    """Time steps of a window or between windows."""
+    if not _is_int(v) or not 1 <= v <= MAX_WINDOW:
+        raise ValueError(f"expected a number of time steps in 1..{MAX_WINDOW}, got {quote(v)}")
+    return v
+
+
+def _columns(v: Any) -> tuple[str, ...]:
+    """CSV column names."""
+    if not isinstance(v, list) or not v or len(v) > 64:
+        raise ValueError(f"expected a list of 1 to 64 column names such as [ax, ay, az], got {quote(v)}")
+    names = tuple(_text(c, 100) for c in v)
+    if len(set(names)) != len(names):
+        raise ValueError(f"a column repeats in {quote(v)}")
+    return names
+
+
 APPS_DIR = Path(__file__).resolve().parent.parent / "firmware_src" / "app"
 _APP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 

@@ -46,12 +46,19 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    name: str
+    name: str | None  # a named dataset ...
     classes: tuple[int, ...] | None
     train: int
     test: int
     seed: int
     shift: dict | None = None
+    file: Path | None = None  # ... or a user's .npz / .csv file (resolved, inside the scenario's folder)
+    window: int | None = None  # time series: steps per window (default: the model input's height)
+    stride: int | None = None  # steps between window starts (default: half the window)
+    label: str = "label"  # a CSV file's label column, optional session column and channel columns
+    session: str | None = None
+    channels: tuple[str, ...] | None = None
+    scale: float = 1.0  # multiplies every sample value (after the shift)
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,9 @@ def _same_task(mf: ModelFile, data: DataSpec, ds: Dataset) -> bool:
 
 def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workload:
     ds = load_dataset(data.name, classes=data.classes, train=data.train, test=data.test,
-                      seed=data.seed, input_shape=model.input, shift=data.shift)
+                      seed=data.seed, input_shape=model.input, shift=data.shift, file=data.file,
+                      window=data.window, stride=data.stride, label=data.label, session=data.session,
+                      channels=data.channels, scale=data.scale)
     pre_acc = sha = None
     if model.file is not None:
         mf = load_model(model)

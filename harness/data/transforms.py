@@ -60,8 +60,11 @@ def take_subset(images: np.ndarray, labels: np.ndarray, n: int | None,
     return images[chosen], labels[chosen]
 
 
-def to_float(images: np.ndarray, max_value: int) -> np.ndarray:
-    """Integer images in [0, max_value] to float32 in [0, 1]."""
+def to_float(images: np.ndarray, max_value: float | None) -> np.ndarray:
+    """Integer images in [0, max_value] to float32 in [0, 1]; real values (``max_value``
+    None) only to float32."""
+    if max_value is None:
+        return images.astype(np.float32)
     return (images.astype(np.float32) / np.float32(max_value)).astype(np.float32)
 
 
@@ -195,8 +198,9 @@ class DomainShift:
         return (self.brightness == 0.0 and self.contrast == 1.0 and self.rotation_deg == 0.0
                 and self.noise_std == 0.0)
 
-    def apply(self, images: np.ndarray, stream: int = 0) -> np.ndarray:
-        """Shift float images (N, H, W, C); ``stream`` separates the noise of different splits."""
+    def apply(self, images: np.ndarray, stream: int = 0, clip: bool = True) -> np.ndarray:
+        """Shift float images (N, H, W, C); ``stream`` separates the noise of different splits.
+        ``clip``: clip to [0, 1] (images); sensor values (time series) are not clipped."""
         x = images.astype(np.float32, copy=True)
         if self.rotation_deg:
             x = rotate(x, self.rotation_deg)
@@ -208,7 +212,7 @@ class DomainShift:
         if self.noise_std:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, stream]))
             x = x + rng.normal(0.0, self.noise_std, size=x.shape).astype(np.float32)
-        return np.clip(x, 0.0, 1.0).astype(np.float32)
+        return (np.clip(x, 0.0, 1.0) if clip else x).astype(np.float32)
 
 
 
