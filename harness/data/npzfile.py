@@ -77,7 +77,7 @@ def _read_members(path: Path) -> dict[str, np.ndarray]:
         for info in infos:
             key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             if key not in ARRAYS:
-                close = difflib.get_close_matches(key[:60], ARRAYS, n=1)
+                close = [key.lower()] if key.lower() in ARRAYS else difflib.get_close_matches(key[:60], ARRAYS, n=1)
                 raise _bad(path, f"unknown array {key[:60]!r}"
                            + (f" (did you mean {close[0]!r}?)" if close else ""),
                            f"the file may hold only {', '.join(ARRAYS)}")
