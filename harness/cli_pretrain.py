@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", choices=["small", "mbv2", "proxyless", "mcunet"])
     p.add_argument("--width", type=float)
     p.add_argument("--input", help="H,W,C, e.g. 28,28,1")
-    p.add_argument("--dataset", choices=["fashion_mnist", "digits"])
+    p.add_argument("--dataset", choices=["fashion_mnist", "digits", "mnist"])
     p.add_argument("--classes", help="class ids, e.g. 0,1,2,3,4")
     p.add_argument("--train", type=int, help="training samples (default: all)")
     p.add_argument("--test", type=int, help="test samples (default: all)")

@@ -163,6 +163,14 @@ def _same_task(mf: ModelFile, data: DataSpec, ds: Dataset) -> bool:
             and tuple(classes) == tuple(ds.spec.classes))
 
 
+def input_range(x: np.ndarray) -> tuple[float, float]:
+    """The input quantization range of a zoo model: [0, 1] (images), widened to the training
+    samples' own values when they leave it (a time series in g, a float file)."""
+    if x.size == 0:
+        return (0.0, 1.0)
+    return (min(0.0, float(x.min())), max(1.0, float(x.max())))
+
+
 def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workload:
     ds = load_dataset(data.name, classes=data.classes, train=data.train, test=data.test,
                       seed=data.seed, input_shape=model.input, shift=data.shift, file=data.file,
@@ -181,7 +189,8 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
         params = random_params(graph, model.seed)
         rng = np.random.default_rng(model.seed)
         calib = ds.train_x[rng.permutation(len(ds.train_x))[:CALIBRATION_SAMPLES]]
-        qmodel = quantize_model(graph, params, calib, classifier=training.classifier)
+        qmodel = quantize_model(graph, params, calib, classifier=training.classifier,
+                                input_range=input_range(ds.train_x))
         same_task = True
     if not same_task or qmodel.graph.ops[-1].out_features != ds.num_classes:  # type: ignore[union-attr]
         qmodel = with_new_head(qmodel, ds.num_classes)

@@ -434,3 +434,11 @@ def test_data_file_symlinked_out_of_the_scenario_folder_is_refused(tmp_path):
     with pytest.raises(ScenarioError) as err:
         load_scenarios(path)
     assert_clear(str(err.value), path, 4, ("dataset.file", "leads outside the scenario's folder"))
+
+
+def test_zoo_models_quantize_their_input_to_the_datas_range():
+    from harness.workload import input_range
+
+    assert input_range(np.array([0.0, 0.5, 1.0], np.float32)) == (0.0, 1.0)  # images: unchanged
+    assert input_range(np.array([-4.5, 0.2, 3.25], np.float32)) == (-4.5, 3.25)  # a series in g
+    assert input_range(np.array([0.25, 7.0], np.float32)) == (0.0, 7.0)
