@@ -81,6 +81,8 @@ def _read_members(path: Path) -> dict[str, np.ndarray]:
                 raise _bad(path, f"unknown array {key[:60]!r}"
                            + (f" (did you mean {close[0]!r}?)" if close else ""),
                            f"the file may hold only {', '.join(ARRAYS)}")
+            if key in out:
+                raise _bad(path, f"array {key!r} appears twice in the zip", f"write the file again with {_SAVE}")
             try:
                 with zf.open(info) as f:
                     shape, dtype = _header(f, path, key)

@@ -184,6 +184,8 @@ BAD_NPZ = {  # id: (file bytes, words the message must contain)
                                       "y_test.npy": npy(Y8)}), ("x_test samples are (4, 8) uint8",)),
     "image-too-large": (npz_bytes({"x.npy": npy(np.zeros((1, 2000, 2, 1), np.uint8)),
                                    "y.npy": npy(np.zeros(1, np.int64))}), ("at most 1024x1024",)),
+    "duplicate-member": (npz_bytes({"x.npy": npy(X8), "y.npy": npy(Y8)}).replace(b"y.npy", b"x.npy"),
+                         ("appears twice",)),
     "truncated-member": (npz_bytes({"x.npy": npy(X8)[:-20], "y.npy": npy(Y8)}), ("x",)),
 }
 
