@@ -114,8 +114,8 @@ def dataset_splits(d: LineDict, data: DataSpec, model_input: tuple[int, int, int
                                 f"{len(train) - 1})",
                                 "relabel the classes to 0..K-1, or choose the classes to use with "
                                 "dataset.classes")
-    if raw.kind == "series" and data.shift is not None and data.shift.get("rotation_deg", 0) \
-            or raw.kind == "series" and data.shift is not None and data.shift.get("kind") in ("rotation", "sensor"):
+    shift = data.shift or {}
+    if raw.kind == "series" and (shift.get("rotation_deg") or shift.get("kind") in ("rotation", "sensor")):
         raise ScenarioError(f"{path}:{d.line_of('shift')}: dataset.shift: a rotation turns images; "
                             f"{title} is a time series",
                             "use kind: brightness (an offset), contrast or noise")
