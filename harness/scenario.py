@@ -443,6 +443,14 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, graph: Graph, par
         raise ScenarioError(f"{path}:{m.line_of('width')}: model.width = {model.width:g} is too large "
                             f"for {model.arch} (at most {limit:g})",
                             "a microcontroller model is narrow: use e.g. width: 16 (small) or 0.35 (mbv2)")
+    if model.layers is not None:  # written out, a network can be any size: weights must fit flash
+        from .model.graph import Conv, Linear
+        weights = sum(math.prod(op.weight_shape) for op in graph.ops if isinstance(op, (Conv, Linear)))
+        if weights > part.flash:
+            raise ScenarioError(
+                f"{path}:{m.line_of('layers')}: model.layers: the network has {weights} weights, more "
+                f"than the part's flash holds even as int8 ({part.flash} B)",
+                "use fewer filters or units, or pool before a flatten that feeds a dense layer")
     h, w, c = model.input
     host = part.host()
     need = (data.train + data.test) * (h * w * c + 1)

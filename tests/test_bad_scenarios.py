@@ -324,6 +324,9 @@ CORPUS += [
     case("layers-item-a-number", layers("7", "{dense: classes}"), 6, "a layer must be a mapping"),
     case("layers-with-arch", layers(*LAYERS_OK, head="\n      arch: small"), 11, "model.arch",
          "model.layers"),
+    case("layers-weights-larger-than-flash", layers("{conv: 4096, kernel: 9, padding: same}", "flatten",
+                                                    "{dense: classes}"), 5, "model.layers",
+         "more than the part's flash"),
 ]
 
 

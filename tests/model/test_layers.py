@@ -403,3 +403,26 @@ def test_layers_with_a_file_of_another_network_is_one_error_at_the_layers(tmp_pa
     text = str(err.value)
     assert f"{bad}:5:" in text and "different networks" in text and "layer 6" in text
     assert "mcutrain pretrain --layers" in text
+
+
+def test_pretrain_layers_flag_reads_the_scenarios_layers_and_input(tmp_path):
+    """`mcutrain pretrain --layers lenet.yaml` (the file need not exist yet): the recipe's layers
+    are the scenario's, and its input the scenario's model.input."""
+    import argparse
+
+    from harness.cli_pretrain import RECIPE_FLAGS, _overrides
+    from harness.errors import MctError
+    from harness.model.pretrain import Recipe
+
+    def args(layers: str) -> argparse.Namespace:
+        return argparse.Namespace(**{f: None for f in RECIPE_FLAGS}, layers=layers, k=None)
+
+    over = _overrides(args(layers=str(REPO / "scenarios" / "lenet.yaml")))
+    recipe = Recipe.from_dict({**Recipe().to_dict(), **over, "classes": [0, 1, 2, 3, 4]})
+    assert recipe.arch == "layers" and recipe.graph(5) == lenet_by_hand(5)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenarios:\n  - name: a\n    model:\n      layers:\n        - {conv: 4}\n")
+    with pytest.raises(MctError, match=f"{bad}:5: model.layers: conv layer: no kernel"):
+        _overrides(args(layers=str(bad)))
+    with pytest.raises(MctError, match="no scenario has model.layers"):
+        _overrides(args(layers=str(REPO / "scenarios" / "fashion.yaml")))
