@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
                    "the committed one)")
     p.add_argument("--replace", action="store_true", help="overwrite the committed file and its .sha256")
     p.add_argument("--arch", choices=["small", "mbv2", "proxyless", "mcunet"])
+    p.add_argument("--layers", metavar="SCENARIO.yaml", help="the network of a scenario file's "
+                   "model.layers (the first scenario that has them, or the one -k selects); its "
+                   "model.input too, unless --input is given")
     p.add_argument("--width", type=float)
     p.add_argument("--input", help="H,W,C, e.g. 28,28,1")
     p.add_argument("--dataset", choices=["fashion_mnist", "digits", "mnist"])
@@ -51,10 +54,45 @@ def _overrides(args: argparse.Namespace) -> dict:
         if v is None:
             continue
         out[flag] = _ints(v, flag) if flag in ("input", "classes") else v
+    if args.layers is not None:
+        if "arch" in out:
+            raise MctError("--arch and --layers both name the network", "give one of them")
+        layers, shape = _scenario_layers(Path(args.layers), args.k)
+        out["arch"], out["layers"] = "layers", layers
+        if shape is not None and "input" not in out:
+            out["input"] = shape
     from .model.zoo import EXACT_WIDTHS
     if out.get("arch") in EXACT_WIDTHS and "width" not in out:  # the paper's exact layouts: one width
         out["width"] = EXACT_WIDTHS[out["arch"]]
     return out
+
+
+def _scenario_layers(path: Path, select: str | None) -> tuple[tuple, tuple[int, ...] | None]:
+    """model.layers (as plain data, checked) and model.input of a scenario file's first scenario
+    that has layers (whose name contains ``select``). Read from the YAML directly: the scenario's
+    model.file may not exist yet, which is why it is being made."""
+    from .model.layers import LayerError, parse_layers, to_plain
+    from .scenario import _merge
+    from .yamlsrc import load_yaml
+
+    doc = load_yaml(path)
+    entries = doc.get("scenarios") if isinstance(doc, dict) else None
+    common = doc.get("common") or {} if isinstance(doc, dict) else {}
+    for entry in entries if isinstance(entries, list) else []:
+        v = _merge(common, entry) if isinstance(entry, dict) else {}
+        model = v.get("model")
+        if not isinstance(model, dict) or model.get("layers") is None:
+            continue
+        if select and select not in str(v.get("name", "")):
+            continue
+        try:
+            layers = parse_layers(model["layers"], getattr(model, "line", 0))
+        except LayerError as e:
+            raise MctError(f"{path}:{e.line}: model.layers: {e.message}", e.fix) from None
+        shape = model.get("input")
+        return tuple(to_plain(layers)), tuple(int(x) for x in shape) if isinstance(shape, list) else None
+    raise MctError(f"{path}: no scenario{' matching ' + repr(select) if select else ''} has model.layers",
+                   "name a scenario file whose model is written as a list of layers")
 
 
 def _committed_files(target: Path, select: str | None) -> list[Path]:
@@ -130,7 +168,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                            "-o scenarios/models/mine.npz")
         jobs.append((Recipe.from_dict({**Recipe().to_dict(), **overrides}), Path(args.output), None))
     for recipe, out, old in jobs:
-        print(f"== pretrain {recipe.arch} w{recipe.width:g} {list(recipe.input)} on {recipe.dataset} "
+        net = f"{len(recipe.layers)} layers" if recipe.layers is not None else f"{recipe.arch} w{recipe.width:g}"
+        print(f"== pretrain {net} {list(recipe.input)} on {recipe.dataset} "
               f"classes {list(recipe.classes) if recipe.classes else 'all'}, {recipe.epochs} epochs, seed {recipe.seed}")
         new = make_model_file(recipe, out, progress=lambda msg: print(f"  ... {msg}", flush=True))
         _compare(new, old)

@@ -64,12 +64,15 @@ SCHEMA: dict[str, Key] = {
                     "test, in lower case; passed as -DTT_CASE_<CASE>"),
     }),
     "model": Key(None, doc="the network to train on the device (instead of firmware:): a model "
-                 "file, or a zoo model with seeded random weights", children={
+                 "file, a zoo model or a list of layers (these two with seeded random weights)", children={
         "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`), relative to the "
                     "scenario file; its .sha256 beside it must match"),
         "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
                     doc="zoo model with seeded random weights (memory and speed only): "
                     "small (28-32 px), mbv2, proxyless, mcunet"),
+        "layers": Key(_raw, None, doc="the network as a list of layers, e.g. [{conv: 6, kernel: 5, "
+                      "act: relu}, {maxpool: 2}, flatten, {dense: classes}] (see 'Models as a list of "
+                      "layers'); with file: the file must hold exactly these layers, pretrained"),
         "width": Key(_pos_number, 16, doc="width multiplier (mbv2: 0.35) or base channels (small: 16); "
                      "proxyless and mcunet are the paper's exact layouts: omit it (or 0.3 / 1)"),
         "input": Key(_shape3, None, doc="input [height, width, channels] (default: the file's, "
@@ -450,6 +453,14 @@ def _check_fits(v: LineDict, model: ModelSpec, data: DataSpec, graph: Graph, par
         raise ScenarioError(f"{path}:{m.line_of('width')}: model.width = {model.width:g} is too large "
                             f"for {model.arch} (at most {limit:g})",
                             "a microcontroller model is narrow: use e.g. width: 16 (small) or 0.35 (mbv2)")
+    if model.layers is not None:  # written out, a network can be any size: weights must fit flash
+        from .model.graph import Conv, Linear
+        weights = sum(math.prod(op.weight_shape) for op in graph.ops if isinstance(op, (Conv, Linear)))
+        if weights > part.flash:
+            raise ScenarioError(
+                f"{path}:{m.line_of('layers')}: model.layers: the network has {weights} weights, more "
+                f"than the part's flash holds even as int8 ({part.flash} B)",
+                "use fewer filters or units, or pool before a flatten that feeds a dense layer")
     h, w, c = model.input
     host = part.host()
     need = (data.train + data.test) * (h * w * c + 1)
@@ -527,10 +538,14 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
             f"float arithmetic differs between machines)",
             "make a model file once with `mcutrain pretrain --arch ... --dataset ... -o "
             "scenarios/models/NAME.npz`, commit it with its .sha256, and write model: {file: models/NAME.npz}")
+    if m["layers"] is not None:
+        return _layers_spec(m, path, line)
     if (m["file"] is None) == (m["arch"] is None):
-        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file) "
-                            f"and 'arch:' (a zoo model with seeded random weights)",
-                            "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
+        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file), "
+                            f"'arch:' (a zoo model with seeded random weights) and 'layers:' (a list of "
+                            f"layers, with seeded random weights or with file: for pretrained ones)",
+                            "write model: {file: models/NAME.npz}, model: {arch: mbv2, width: 0.35} or "
+                            "model: {layers: [...]}")
     if m["file"] is None:
         width = m["width"]
         from .model.zoo import EXACT_WIDTHS
@@ -556,6 +571,50 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
     except ScenarioError as e:
         raise ScenarioError(f"{at('input')}: {e.message}", e.fix) from None
     return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
+
+
+def _layers_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | None]:
+    """model.layers: parsed and checked against the input (errors at the bad layer's line);
+    with model.file, the file must hold exactly that network."""
+    from .model.layers import LayerError, build_graph, parse_layers
+    from .model.modelfile import ModelFileError, load_model_file
+    from .workload import same_network
+
+    where = m.line_of("layers")
+    for key in ("arch", "width"):
+        if key in m.key_lines:
+            raise ScenarioError(f"{path}:{m.line_of(key)}: model.{key} names a zoo model, but model.layers "
+                                "writes the network out", f"remove model.{key} (or model.layers)")
+    graph = None
+    try:
+        layers = parse_layers(m["layers"], where)
+        if m["file"] is not None:
+            file = _model_path(m["file"], path, f"{path}:{m.line_of('file')}")
+            try:
+                graph = load_model_file(file).graph
+            except ModelFileError as e:
+                raise ScenarioError(f"{path}:{m.line_of('file')}: model.file: {e.message}", e.fix) from None
+            shape = m["input"] or tuple(graph.input_shape)
+            from .workload import check_model_input
+            try:
+                check_model_input(graph, shape, file)
+            except ScenarioError as e:
+                raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
+            mine = build_graph(layers, shape, graph.ops[-1].out_features)  # type: ignore[union-attr]
+            problem = same_network(mine, graph)
+            if problem:
+                raise ScenarioError(
+                    f"{path}:{where}: model.layers and model.file {m['file']!r} are different networks: "
+                    f"{problem}",
+                    "make the file from these layers: mcutrain pretrain --layers "
+                    f"{path.name} --dataset ... --classes ... -o {m['file']} (or fix the layers)")
+            return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"],
+                             layers=layers), graph
+        shape = m["input"] or (28, 28, 1)
+        build_graph(layers, shape, 2)  # the shapes; the class count only sizes the classifier
+    except LayerError as e:
+        raise ScenarioError(f"{path}:{e.line or where}: model.layers: {e.message}", e.fix) from None
+    return ModelSpec(arch=None, width=m["width"], input=shape, seed=m["seed"], layers=layers), None
 
 
 def _model_path(value: str, scenario: Path, where: str) -> Path:

@@ -22,8 +22,8 @@ from .engine.compiler import CompiledTraining, compile_training, emit_dataset
 from .engine.emit_c import TrainOptions
 from .engine.patch import PrefixChoice, PrefixError
 from .errors import ScenarioError
-from .model import zoo
-from .model.graph import Graph
+from .model import layers, zoo
+from .model.graph import Conv, Graph
 from .model.qmodel import QLinearFloat, QModel
 from .model.quantize import quantize_model
 from .model.modelfile import ModelFile, ModelFileError, load_model_file
@@ -42,6 +42,7 @@ class ModelSpec:
     input: tuple[int, int, int]
     file: Path | None = None  # ... or a model file (`mcutrain pretrain` makes one)
     seed: int = 0
+    layers: tuple | None = None  # model.layers (harness.model.layers.Layer): the network written out
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Workload:
 
 def build_graph(spec: ModelSpec, num_classes: int) -> Graph:
     h, w, c = spec.input
+    if spec.layers is not None:
+        return layers.build_graph(spec.layers, (h, w, c), num_classes)
     if spec.arch in ("small", "small_cnn"):
         if spec.width != int(spec.width):
             raise ScenarioError(f"model.width {spec.width} must be a whole channel count for 'small'",
@@ -144,6 +147,21 @@ def load_model(spec: ModelSpec) -> ModelFile:
         raise ScenarioError(f"model.file: {e.message}", e.fix) from None
     check_model_input(mf.graph, spec.input, spec.file)
     return mf
+
+
+def same_network(mine: Graph, file: Graph) -> str:
+    """'' when ``file`` (a folded model file's graph) is the network ``mine`` describes, else
+    the first difference. BatchNorm is folded in files, so ``bn`` is not compared."""
+    if tuple(mine.input_shape) != tuple(file.input_shape):
+        return f"input {list(mine.input_shape)} here, {list(file.input_shape)} in the file"
+    if len(mine.ops) != len(file.ops):
+        return f"{len(mine.ops)} layers here, {len(file.ops)} in the file"
+    for i, (a, b) in enumerate(zip(mine.ops, file.ops)):
+        if isinstance(a, Conv):
+            a = dataclasses.replace(a, bn=False)
+        if a != b:
+            return f"layer {i + 1} is {a} here and {b} in the file"
+    return ""
 
 
 def check_model_input(graph: Graph, shape: tuple[int, int, int], file: Path) -> None:

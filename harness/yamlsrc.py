@@ -38,6 +38,17 @@ class LineDict(dict):
         return getattr(self, "key_lines", {}).get(str(key), self.line)
 
 
+class LineList(list):
+    """A list that knows the line of each item (1-based) and of itself."""
+
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        lines = getattr(self, "item_lines", [])
+        return lines[index] if 0 <= index < len(lines) else self.line
+
+
 # -- quoting values in messages --------------------------------------------------------------------
 class _Full(Exception):
     pass
@@ -157,7 +168,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return out
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    out = LineList(_construct(loader, child) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def _check_expanded_size(root: yaml.Node) -> None:

@@ -284,6 +284,75 @@ CORPUS: list[Case] = [
          "control"),
 ]
 
+def layers(*items: str, head: str = "") -> str:
+    """The valid training scenario with ``model.layers`` written one layer a line: the model
+    key is line 3, ``input`` line 4, ``layers`` line 5 and item i (0-based) line 6 + i."""
+    body = "".join(f"\n        - {item}" for item in items)
+    return train(model=f"\n      input: [16, 16, 1]\n      layers:{body}{head}")
+
+
+LAYERS_OK = ("{conv: 4, kernel: 3, padding: same, act: relu}", "{maxpool: 2}", "flatten",
+             "{dense: 16, act: relu}", "{dense: classes}")
+CORPUS += [
+    case("layers-unknown-kind", layers("{conv: 4, kernel: 3}", "{pool: 2}", "flatten", "{dense: classes}"),
+         7, "model.layers", "no kind", "did you mean"),
+    case("layers-bare-unknown", layers("{conv: 4, kernel: 3}", "flaten", "{dense: classes}"), 7,
+         "model.layers", "unknown layer 'flaten'", "did you mean 'flatten'"),
+    case("layers-bare-needs-argument", layers("conv", "flatten", "{dense: classes}"), 6,
+         "model.layers", "needs its argument"),
+    case("layers-two-kinds", layers("{conv: 4, dense: 3}", "flatten", "{dense: classes}"), 6,
+         "two kinds"),
+    case("layers-unknown-key", layers("{conv: 4, kernel: 3}", "{maxpool: 2, kernel: 3}", "flatten",
+                                      "{dense: classes}"), 7, "maxpool layer: unknown key 'kernel'"),
+    case("layers-unknown-key-on-its-line", layers("conv: 4\n          kernal: 3", "flatten",
+                                                  "{dense: classes}"), 7, "unknown key 'kernal'",
+         "did you mean 'kernel'"),
+    case("layers-conv-without-kernel", layers("{conv: 4}", "flatten", "{dense: classes}"), 6, "no kernel"),
+    case("layers-bad-act", layers("{conv: 4, kernel: 3, act: sigmoid}", "flatten", "{dense: classes}"), 6,
+         "act must be one of none, relu, relu6"),
+    case("layers-bad-padding", layers("{conv: 4, kernel: 3, padding: full}", "flatten", "{dense: classes}"),
+         6, "padding must be same, valid"),
+    case("layers-zero-filters", layers("{conv: 0, kernel: 3}", "flatten", "{dense: classes}"), 6,
+         "number of filters"),
+    case("layers-kernel-triple", layers("{conv: 2, kernel: [3, 3, 3]}", "flatten", "{dense: classes}"), 6,
+         "kernel must be an int or [height, width]"),
+    case("layers-bn-not-bool", layers("{conv: 2, kernel: 3, bn: yes please}", "flatten", "{dense: classes}"),
+         6, "bn must be true or false"),
+    case("layers-bad-name", layers("{conv: 2, kernel: 3, name: 'a b'}", "flatten", "{dense: classes}"), 6,
+         "name must be a word"),
+    case("layers-duplicate-name", layers("{conv: 2, kernel: 3, name: a}", "{conv: 2, kernel: 3, name: a}",
+                                         "flatten", "{dense: classes}"), 7, "already taken"),
+    case("layers-window-too-large", layers("{conv: 2, kernel: 3}", "{maxpool: 2}", "{conv: 2, kernel: 9}",
+                                           "flatten", "{dense: classes}"), 8, "7x7 input is too small"),
+    case("layers-padding-not-below-kernel", layers("{conv: 2, kernel: 3, padding: 3}", "flatten",
+                                                   "{dense: classes}"), 6, "not smaller than"),
+    case("layers-dense-on-a-feature-map", layers("{conv: 2, kernel: 3}", "{dense: classes}"), 7,
+         "needs a vector", "flatten or global_avgpool"),
+    case("layers-conv-after-flatten", layers("flatten", "{conv: 2, kernel: 3}", "{dense: classes}"), 7,
+         "needs a feature map"),
+    case("layers-last-is-not-the-classifier", layers("{conv: 2, kernel: 3}", "flatten"), 7,
+         "the last layer must be the classifier"),
+    case("layers-classifier-with-act", layers("flatten", "{dense: classes, act: relu}"), 7,
+         "the last layer must be the classifier"),
+    case("layers-classes-before-the-end", layers("flatten", "{dense: classes}", "{dense: classes}"), 7,
+         "must be the last layer"),
+    case("layers-add-unknown-name", layers("{conv: 2, kernel: 3, padding: same}", "{add: nope}", "flatten",
+                                           "{dense: classes}"), 7, "no earlier layer is named 'nope'"),
+    case("layers-add-other-shape", layers("{conv: 2, kernel: 3, padding: same, name: a}",
+                                          "{conv: 4, kernel: 1}", "{add: a}", "flatten", "{dense: classes}"),
+         8, "cannot add 'a'"),
+    case("layers-not-a-list", train(model="{input: [16, 16, 1], layers: 5}"), 3, "model.layers",
+         "non-empty list"),
+    case("layers-empty", train(model="{input: [16, 16, 1], layers: []}"), 3, "model.layers"),
+    case("layers-item-a-number", layers("7", "{dense: classes}"), 6, "a layer must be a mapping"),
+    case("layers-with-arch", layers(*LAYERS_OK, head="\n      arch: small"), 11, "model.arch",
+         "model.layers"),
+    case("layers-weights-larger-than-flash", layers("{conv: 4096, kernel: 9, padding: same}", "flatten",
+                                                    "{dense: classes}"), 5, "model.layers",
+         "more than the part's flash"),
+]
+
+
 SPECIAL = ["symlink-loop", "symlink-dangling", "directory", "device"]
 
 
@@ -348,7 +417,8 @@ def test_loader_names_the_real_cause_of_an_unreadable_path(kind, tmp_path):
 
 def test_valid_neighbours_of_the_corpus_load(tmp_path):
     """The bases the corpus mutates are themselves valid: each error is the mutation's."""
-    for i, text in enumerate([fw(), train(), numeric("training.lr", "1.0e+30"), numeric("timeout", "2.5"),
+    for i, text in enumerate([fw(), train(), layers(*LAYERS_OK), numeric("training.lr", "1.0e+30"),
+                              numeric("timeout", "2.5"),
                               fw("    tags: [selftest, fast_1]\n"), fw(case="hang")]):
         path = tmp_path / f"ok{i}.yaml"
         path.write_text(text)

@@ -13,23 +13,30 @@ from __future__ import annotations
 import numpy as np
 
 from . import qmath, qops
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
+from .graph import Activation, Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 from .qmodel import QParams
-from .quantize import qadd, qconv, qlinear, qpool
+from .quantize import qadd, qconv, qlinear, qpool, qwindow_pool
 
 Params = dict[str, np.ndarray]
 
 
-def _real_range(acc: np.ndarray, x_scale: float, w_scale: np.ndarray, relu6: bool) -> tuple[float, float]:
-    """min/max of ``acc * s_x * s_w[c]`` (float64, elementwise), clamped to [0, 6] for ReLU6."""
+def _act_clamp(lo: float, hi: float, act: Activation) -> tuple[float, float]:
+    """A real range through a fused activation: ReLU6 clamps it to [0, 6], ReLU to [0, inf)."""
+    if act == "relu6":
+        return min(max(lo, 0.0), 6.0), min(max(hi, 0.0), 6.0)
+    if act == "relu":
+        return max(lo, 0.0), max(hi, 0.0)
+    return lo, hi
+
+
+def _real_range(acc: np.ndarray, x_scale: float, w_scale: np.ndarray, act: Activation) -> tuple[float, float]:
+    """min/max of ``acc * s_x * s_w[c]`` (float64, elementwise), through the activation."""
     per_channel = np.float64(np.float32(x_scale)) * w_scale.astype(np.float64)
     lo_acc = acc.reshape(-1, acc.shape[-1]).min(axis=0).astype(np.float64)
     hi_acc = acc.reshape(-1, acc.shape[-1]).max(axis=0).astype(np.float64)
     # per channel, the extremes of acc * m are the extremes of acc (m > 0)
     lo, hi = float(np.min(lo_acc * per_channel)), float(np.max(hi_acc * per_channel))
-    if relu6:
-        lo, hi = min(max(lo, 0.0), 6.0), min(max(hi, 0.0), 6.0)
-    return lo, hi
+    return _act_clamp(lo, hi, act)
 
 
 def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QParams,
@@ -54,14 +61,14 @@ def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QPa
             x = qp[op.input]
             weights = qconv(op, params, x, x)  # the integer weights and bias; y comes next
             acc = _batched(lambda xb: qops.conv_acc(xb, weights), acts[op.input], batch_size)
-            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights.w_scale, op.relu6))
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights.w_scale, op.act))
             layer = qconv(op, params, x, y)
             acts[op.output] = qops.output_stage(acc, layer.multiplier, layer.shift, y.zero_point,
                                                 layer.act_min, layer.act_max)[0]
         elif isinstance(op, Add):
             a, b = (qp[t] for t in op.inputs)
             s = _dequantize64(acts[op.inputs[0]], a) + _dequantize64(acts[op.inputs[1]], b)
-            y = qmath.qparams_from_range(float(s.min()), float(s.max()))
+            y = qmath.qparams_from_range(*_act_clamp(float(s.min()), float(s.max()), op.act))
             acts[op.output] = qops.add_s8(acts[op.inputs[0]], acts[op.inputs[1]], qadd(op, a, b, y))
         elif isinstance(op, GlobalAvgPool):
             x = qp[op.input]
@@ -74,10 +81,16 @@ def calibrate_exact(graph: Graph, params: Params, x_q: np.ndarray, input_qp: QPa
             x = qp[op.input]
             weights_l = qlinear(op, params, x, x)
             acc = qops.linear_acc(acts[op.input], weights_l)
-            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights_l.w_scale, False))
+            y = qmath.qparams_from_range(*_real_range(acc, x.scale, weights_l.w_scale, op.act))
             layer_l = qlinear(op, params, x, y)
             acts[op.output] = qops.output_stage(acc, layer_l.multiplier, layer_l.shift, y.zero_point,
-                                                -128, 127)[0]
+                                                layer_l.act_min, layer_l.act_max)[0]
+        elif isinstance(op, Pool):  # int8 pools keep their input's QParams
+            y = qp[op.input]
+            acts[op.output] = qops.pool_s8(acts[op.input], qwindow_pool(op, y))
+        elif isinstance(op, Flatten):
+            y = qp[op.input]
+            acts[op.output] = acts[op.input].reshape(acts[op.input].shape[0], -1)
         else:  # pragma: no cover - Op is closed
             raise TypeError(op)
         qp[op.output] = y

@@ -22,6 +22,7 @@ from . import qmath, qops, zoo
 from .calibrate import calibrate_exact
 from .fold import fold_bn
 from .graph import Graph
+from .layers import build_graph, parse_layers
 from .modelfile import ModelFile, save_model_file
 from .qmodel import QModel
 from .quantize import quantize_with
@@ -30,7 +31,8 @@ from .train import TrainConfig, train
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model file is made: the zoo model and the pretraining task."""
+    """How a model file is made: the network (a zoo model, or ``layers``: a layer list in the
+    YAML syntax of harness/model/layers.py, with ``arch`` "layers") and the pretraining task."""
 
     arch: str = "small"
     width: float = 16
@@ -42,11 +44,16 @@ class Recipe:
     epochs: int = 5
     seed: int = 0
     calibration: int = 512  # training samples the activation ranges are measured on
+    layers: tuple[Any, ...] | None = None  # model.layers as plain data (arch "layers")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input"] = list(self.input)
         d["classes"] = list(self.classes) if self.classes is not None else None
+        if self.layers is None:
+            del d["layers"]  # files of zoo models keep their recipe byte for byte
+        else:
+            d["layers"] = list(self.layers)
         return d
 
     @classmethod
@@ -61,10 +68,14 @@ class Recipe:
             args["input"] = tuple(int(v) for v in args["input"])
         if args.get("classes") is not None:
             args["classes"] = tuple(int(v) for v in args["classes"])
+        if args.get("layers") is not None:
+            args["layers"] = tuple(args["layers"])
         return cls(**args)
 
     def graph(self, num_classes: int) -> Graph:
         h, w, c = self.input
+        if self.layers is not None:
+            return build_graph(parse_layers(list(self.layers)), (h, w, c), num_classes)
         if self.arch in ("small", "small_cnn"):
             return zoo.small_cnn((h, w, c), num_classes, int(self.width))
         return zoo.build(self.arch, width=self.width, input_size=h, num_classes=num_classes, in_channels=c)

@@ -10,18 +10,29 @@ import numpy as np
 
 from . import qmath
 from .fold import fold_bn
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
-from .qmodel import QAdd, QAvgPool, QConv, QLayer, QLinear, QLinearFloat, QModel, QParams
+from .graph import Activation, Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
+from .qmodel import (QAdd, QAvgPool, QConv, QFlatten, QLayer, QLinear, QLinearFloat, QModel, QParams,
+                     QPool)
 from .train import Params, check_params
 
 log = logging.getLogger(__name__)
+
+
+def act_range(act: Activation, y: QParams) -> tuple[int, int]:
+    """The int8 clamp of a fused activation (docs/arithmetic.md §4): none [-128, 127], ReLU
+    ``[max(-128, z_y), 127]``, ReLU6 ``[max(-128, z_y), min(127, z_y + round(6 / s_y))]``."""
+    if act == "relu6":
+        return qmath.relu6_range(y)
+    if act == "relu":
+        return max(-128, y.zero_point), 127
+    return -128, 127
 
 
 def qconv(op: Conv, params: Params, x: QParams, y: QParams) -> QConv:
     w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
     b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
     mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
-    act_min, act_max = qmath.relu6_range(y) if op.relu6 else (-128, 127)
+    act_min, act_max = act_range(op.act, y)
     return QConv(op=op, x=x, y=y, w=w_q, w_scale=s_w, b=b_q, multiplier=mult, shift=shift,
                  act_min=act_min, act_max=act_max)
 
@@ -32,8 +43,9 @@ def qadd(op: Add, a: QParams, b: QParams, y: QParams) -> QAdd:
     am, ash = qmath.quantize_multiplier(sa / twice_max)
     bm, bsh = qmath.quantize_multiplier(sb / twice_max)
     om, osh = qmath.quantize_multiplier(twice_max / (float(1 << 20) * sy))
+    act_min, act_max = act_range(op.act, y)
     return QAdd(op=op, a=a, b=b, y=y, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh,
-                out_multiplier=om, out_shift=osh)
+                out_multiplier=om, out_shift=osh, act_min=act_min, act_max=act_max)
 
 
 def qpool(op: GlobalAvgPool, x: QParams, y: QParams, hw: int) -> QAvgPool:
@@ -46,7 +58,14 @@ def qlinear(op: Linear, params: Params, x: QParams, y: QParams) -> QLinear:
     w_q, s_w = qmath.quantize_weights(params[f"{op.name}.weight"])
     b_q = qmath.quantize_bias(params[f"{op.name}.bias"], x.scale, s_w)
     mult, shift = qmath.channel_multipliers(x.scale, s_w, y.scale)
-    return QLinear(op=op, x=x, y=y, w=w_q, w_scale=s_w, b=b_q, multiplier=mult, shift=shift)
+    act_min, act_max = act_range(op.act, y)
+    return QLinear(op=op, x=x, y=y, w=w_q, w_scale=s_w, b=b_q, multiplier=mult, shift=shift,
+                   act_min=act_min, act_max=act_max)
+
+
+def qwindow_pool(op: Pool, x: QParams) -> QPool:
+    """A max / average pool keeps its input's QParams (TFLite's int8 pools do)."""
+    return QPool(op=op, x=x, y=x)
 
 
 def quantize_model(graph: Graph, params: Params, calib_x: np.ndarray,
@@ -103,6 +122,12 @@ def quantize_with(graph: Graph, params: Params, qp: Mapping[str, QParams],
         elif isinstance(op, GlobalAvgPool):
             h, w, _ = shapes[op.input]
             layers.append(qpool(op, qp[op.input], qp[op.output], h * w))
+        elif isinstance(op, (Pool, Flatten)):
+            if qp[op.output] != qp[op.input]:
+                raise ValueError(f"quantize_with: {op.name} ({type(op).__name__}) must keep its input's "
+                                 f"QParams {qp[op.input]}, got {qp[op.output]} for its output")
+            layers.append(qwindow_pool(op, qp[op.input]) if isinstance(op, Pool)
+                          else QFlatten(op=op, x=qp[op.input]))
         elif isinstance(op, Linear):
             if classifier == "float" and idx == len(graph.ops) - 1:
                 layers.append(QLinearFloat(op=op, x=qp[op.input],

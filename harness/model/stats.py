@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear
+from .graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 
 
 @dataclass(frozen=True)
 class LayerStats:
     name: str
-    kind: str  # conv / depthwise / pointwise / add / avgpool / linear
+    kind: str  # conv / depthwise / pointwise / add / avgpool (global) / max-pool / avg-pool / flatten / linear
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     params: int
@@ -72,7 +72,7 @@ def model_stats(graph: Graph) -> ModelStats:
     for op in graph.ops:
         if isinstance(op, Conv):
             ish, osh = shapes[op.input], shapes[op.output]
-            per_out = op.kernel * op.kernel * (op.in_ch // op.groups)
+            per_out = op.window.kh * op.window.kw * (op.in_ch // op.groups)
             layers.append(LayerStats(op.name, op.kind, ish, osh, op.out_ch * per_out + op.out_ch,
                                      osh[0] * osh[1] * op.out_ch * per_out))
         elif isinstance(op, Linear):
@@ -83,4 +83,8 @@ def model_stats(graph: Graph) -> ModelStats:
             layers.append(LayerStats(op.name, "add", shapes[op.inputs[0]], shapes[op.output], 0, 0))
         elif isinstance(op, GlobalAvgPool):
             layers.append(LayerStats(op.name, "avgpool", shapes[op.input], shapes[op.output], 0, 0))
+        elif isinstance(op, Pool):
+            layers.append(LayerStats(op.name, f"{op.mode}-pool", shapes[op.input], shapes[op.output], 0, 0))
+        elif isinstance(op, Flatten):
+            layers.append(LayerStats(op.name, "flatten", shapes[op.input], shapes[op.output], 0, 0))
     return ModelStats(graph.name, tuple(layers))

@@ -1,10 +1,13 @@
 """Host float training (the "cloud" pretraining): a float32 numpy forward/backward of a
 ``Graph``, BatchNorm in training mode, Adam or SGD with momentum, seeded and deterministic.
 
-Float semantics of the IR: ``Conv`` = convolution + bias, then BatchNorm when ``bn``, then
-ReLU6 when ``relu6``; ``Add`` = sum; ``GlobalAvgPool`` = mean over H and W; ``Linear`` =
-``x W^T + b``. Convolutions loop over the K*K kernel taps and do one matmul (or, depthwise,
-one broadcast multiply) per tap on strided views, so nothing is copied into im2col buffers.
+Float semantics of the IR: ``Conv`` = convolution over its window + bias, then BatchNorm
+when ``bn``, then its activation (ReLU6 or ReLU); ``Add`` = sum, then its activation;
+``GlobalAvgPool`` = mean over H and W; ``Pool`` = max or mean over each window's taps inside
+the input (padding is never a tap, TFLite's rule); ``Flatten`` = reshape in HWC order;
+``Linear`` = ``x W^T + b``, then its activation (hidden layers). Convolutions loop over the
+KH*KW kernel taps and do one matmul (or, depthwise, one broadcast multiply) per tap on
+strided views.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ except ImportError:  # pragma: no cover
         return _null()
 
 from .fold import BN_EPS, identity_bn
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, param_names
+from .graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool, Window, param_names
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +37,15 @@ Params = dict[str, np.ndarray]
 
 # --- ops -------------------------------------------------------------------------------
 
-def _out_hw(op: Conv, h: int, w: int) -> tuple[int, int]:
+def _out_hw(op: Conv | Pool, h: int, w: int) -> tuple[int, int]:
     ho, wo = op.out_hw(h, w)
     if ho < 1 or wo < 1:
-        raise ValueError(f"{op.name}: input {h}x{w} too small for kernel {op.kernel}")
+        raise ValueError(f"{op.name}: input {h}x{w} too small for its {op.window.kh}x{op.window.kw} window")
     return ho, wo
 
 
-def _tap(xp: np.ndarray, kh: int, kw: int, s: int, ho: int, wo: int) -> np.ndarray:
-    return xp[:, kh:kh + s * (ho - 1) + 1:s, kw:kw + s * (wo - 1) + 1:s, :]
+def _tap(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> np.ndarray:
+    return xp[:, kh:kh + sh * (ho - 1) + 1:sh, kw:kw + sw * (wo - 1) + 1:sw, :]
 
 
 def colsum(a: np.ndarray) -> np.ndarray:
@@ -51,67 +54,83 @@ def colsum(a: np.ndarray) -> np.ndarray:
     return np.ones(a2.shape[0], dtype=a.dtype) @ a2
 
 
-def _dw_taps(xp: np.ndarray, w: np.ndarray, s: int, ho: int, wo: int):
+def _dw_taps(xp: np.ndarray, w: np.ndarray, win: Window, ho: int, wo: int):
     """Yield (tap view, per-element weight row, kh, kw) of a depthwise conv.
 
     For stride 1 the (W, C) axes of each tap are folded into one contiguous run and the
     weight is tiled along it, which makes numpy's inner loop long instead of C wide.
     """
     n, hp, wp, c = xp.shape
-    k = w.shape[1]
-    if s == 1:
+    if win.sh == win.sw == 1:
         xp2 = xp.reshape(n, hp, wp * c)
-        for kh in range(k):
-            for kw in range(k):
+        for kh in range(win.kh):
+            for kw in range(win.kw):
                 yield xp2[:, kh:kh + ho, kw * c:(kw + wo) * c], np.tile(w[:, kh, kw, 0], wo), kh, kw
     else:
-        for kh in range(k):
-            for kw in range(k):
-                yield _tap(xp, kh, kw, s, ho, wo), w[:, kh, kw, 0], kh, kw
+        for kh in range(win.kh):
+            for kw in range(win.kw):
+                yield _tap(xp, kh, kw, win.sh, win.sw, ho, wo), w[:, kh, kw, 0], kh, kw
 
 
-def _pad(x: np.ndarray, p: int) -> np.ndarray:
-    if not p:
+def _pads(win: Window) -> tuple[int, int, int, int]:
+    return (win.pt, win.pb, win.pl, win.pr)
+
+
+def _pad(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
+    pt, pb, pl, pr = pads
+    if not (pt or pb or pl or pr):
         return x
     n, h, w, c = x.shape
-    xp = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)
-    xp[:, p:p + h, p:p + w, :] = x
+    xp = np.full((n, h + pt + pb, w + pl + pr, c), fill, dtype=x.dtype) if fill else \
+        np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    xp[:, pt:pt + h, pl:pl + w, :] = x
     return xp
 
 
-def _im2col(xp: np.ndarray, k: int, s: int, ho: int, wo: int) -> np.ndarray:
-    """(N*Ho*Wo, K*K*C) patches, tap-major then channel (matching OHWI weights)."""
-    cols = [_tap(xp, kh, kw, s, ho, wo) for kh in range(k) for kw in range(k)]
-    return np.concatenate(cols, axis=3).reshape(-1, k * k * xp.shape[3])
+def _crop(gxp: np.ndarray, pads: tuple[int, int, int, int], h: int, w: int) -> np.ndarray:
+    pt, pb, pl, pr = pads
+    return gxp[:, pt:pt + h, pl:pl + w, :] if (pt or pb or pl or pr) else gxp
+
+
+def _im2col(xp: np.ndarray, win: Window, ho: int, wo: int) -> np.ndarray:
+    """(N*Ho*Wo, KH*KW*C) patches, tap-major then channel (matching OHWI weights)."""
+    cols = [_tap(xp, kh, kw, win.sh, win.sw, ho, wo) for kh in range(win.kh) for kw in range(win.kw)]
+    return np.concatenate(cols, axis=3).reshape(-1, win.kh * win.kw * xp.shape[3])
+
+
+def _is_pointwise(win: Window) -> bool:
+    return win.kh == win.kw == 1 and win.sh == win.sw == 1 and not any(_pads(win))
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, op: Conv) -> np.ndarray:
-    """Float convolution (N,H,W,Cin) -> (N,Ho,Wo,Cout), weights OHWI, symmetric padding."""
+    """Float convolution (N,H,W,Cin) -> (N,Ho,Wo,Cout), weights OHWI, the op's window."""
     n, h, wd, _ = x.shape
     ho, wo = _out_hw(op, h, wd)
-    p, k, s = op.padding, op.kernel, op.stride
+    win = op.window
+    pads = _pads(win)
     dtype = np.result_type(x.dtype, w.dtype)
     if op.kind == "depthwise":
-        xp = _pad(x, p)
-        y = np.zeros((n, ho, wo * op.out_ch) if s == 1 else (n, ho, wo, op.out_ch), dtype=dtype)
+        xp = _pad(x, pads)
+        unit = win.sh == win.sw == 1
+        y = np.zeros((n, ho, wo * op.out_ch) if unit else (n, ho, wo, op.out_ch), dtype=dtype)
         tmp = np.empty_like(y)
-        for tap, wt, _, _ in _dw_taps(xp, w, s, ho, wo):
+        for tap, wt, _, _ in _dw_taps(xp, w, win, ho, wo):
             np.multiply(tap, wt, out=tmp)
             y += tmp
         y = y.reshape(n, ho, wo, op.out_ch)
     elif op.groups == 1:
-        if k == 1 and s == 1 and p == 0:
+        if _is_pointwise(win):
             cols = x.reshape(-1, op.in_ch)
         else:
-            cols = _im2col(_pad(x, p), k, s, ho, wo)
+            cols = _im2col(_pad(x, pads), win, ho, wo)
         y = (cols @ w.reshape(op.out_ch, -1).T).reshape(n, ho, wo, op.out_ch)
     else:
-        xp = _pad(x, p)
+        xp = _pad(x, pads)
         y = np.zeros((n, ho, wo, op.out_ch), dtype=dtype)
         cig, cog = op.in_ch // op.groups, op.out_ch // op.groups
-        for kh in range(k):
-            for kw in range(k):
-                tap = _tap(xp, kh, kw, s, ho, wo)
+        for kh in range(win.kh):
+            for kw in range(win.kw):
+                tap = _tap(xp, kh, kw, win.sh, win.sw, ho, wo)
                 for gi in range(op.groups):
                     ci, co = slice(gi * cig, (gi + 1) * cig), slice(gi * cog, (gi + 1) * cog)
                     y[..., co] += tap[..., ci] @ w[co, kh, kw, :].T
@@ -124,55 +143,120 @@ def conv2d_backward(gy: np.ndarray, x: np.ndarray, w: np.ndarray, op: Conv,
     """Gradients (grad_input, grad_weight, grad_bias) of ``conv2d`` given grad_output ``gy``."""
     n, h, wd, _ = x.shape
     _, ho, wo, _ = gy.shape
-    p, k, s = op.padding, op.kernel, op.stride
+    win = op.window
+    pads = _pads(win)
+    hp, wp = h + win.pt + win.pb, wd + win.pl + win.pr
     gb = colsum(gy)
     gy2 = gy.reshape(-1, op.out_ch)
     if op.kind == "depthwise":
-        xp = _pad(x, p)
+        xp = _pad(x, pads)
         gxp = np.zeros_like(xp) if need_input_grad else None
         gw = np.zeros_like(w)
         c = op.out_ch
-        gyf = gy.reshape(n, ho, wo * c) if s == 1 else gy
+        unit = win.sh == win.sw == 1
+        gyf = gy.reshape(n, ho, wo * c) if unit else gy
         prod = np.empty_like(gyf)
-        for tap, wt, kh, kw in _dw_taps(xp, w, s, ho, wo):
+        for tap, wt, kh, kw in _dw_taps(xp, w, win, ho, wo):
             np.multiply(gyf, tap, out=prod)
             gw[:, kh, kw, 0] = colsum(prod.reshape(-1, c))
             if gxp is not None:
                 np.multiply(gyf, wt, out=prod)
-                if s == 1:
+                if unit:
                     gxp.reshape(n, xp.shape[1], -1)[:, kh:kh + ho, kw * c:(kw + wo) * c] += prod
                 else:
-                    _tap(gxp, kh, kw, s, ho, wo)[...] += prod
+                    _tap(gxp, kh, kw, win.sh, win.sw, ho, wo)[...] += prod
     elif op.groups == 1:
-        pointwise = k == 1 and s == 1 and p == 0
-        cols = x.reshape(-1, op.in_ch) if pointwise else _im2col(_pad(x, p), k, s, ho, wo)
+        pointwise = _is_pointwise(win)
+        cols = x.reshape(-1, op.in_ch) if pointwise else _im2col(_pad(x, pads), win, ho, wo)
         gw = (gy2.T @ cols).reshape(w.shape)
         gxp = None
         if need_input_grad:
             gcols = gy2 @ w.reshape(op.out_ch, -1)
             if pointwise:
                 return gcols.reshape(x.shape), gw, gb
-            gxp = np.zeros((n, h + 2 * p, wd + 2 * p, op.in_ch), dtype=gcols.dtype)
-            gcols = gcols.reshape(n, ho, wo, k * k, op.in_ch)
-            for t in range(k * k):
-                _tap(gxp, t // k, t % k, s, ho, wo)[...] += gcols[:, :, :, t, :]
+            gxp = np.zeros((n, hp, wp, op.in_ch), dtype=gcols.dtype)
+            gcols = gcols.reshape(n, ho, wo, win.kh * win.kw, op.in_ch)
+            for t in range(win.kh * win.kw):
+                _tap(gxp, t // win.kw, t % win.kw, win.sh, win.sw, ho, wo)[...] += gcols[:, :, :, t, :]
     else:
-        xp = _pad(x, p)
+        xp = _pad(x, pads)
         gxp = np.zeros_like(xp) if need_input_grad else None
         gw = np.zeros_like(w)
         cig, cog = op.in_ch // op.groups, op.out_ch // op.groups
-        for kh in range(k):
-            for kw in range(k):
-                tap2 = _tap(xp, kh, kw, s, ho, wo).reshape(-1, op.in_ch)
+        for kh in range(win.kh):
+            for kw in range(win.kw):
+                tap2 = _tap(xp, kh, kw, win.sh, win.sw, ho, wo).reshape(-1, op.in_ch)
                 for gi in range(op.groups):
                     ci, co = slice(gi * cig, (gi + 1) * cig), slice(gi * cog, (gi + 1) * cog)
                     gw[co, kh, kw, :] = gy2[:, co].T @ tap2[:, ci]
                     if gxp is not None:
-                        _tap(gxp, kh, kw, s, ho, wo)[..., ci] += gy[..., co] @ w[co, kh, kw, :]
+                        _tap(gxp, kh, kw, win.sh, win.sw, ho, wo)[..., ci] += gy[..., co] @ w[co, kh, kw, :]
     gx = None
     if gxp is not None:
-        gx = gxp[:, p:p + h, p:p + wd, :] if p else gxp
+        gx = _crop(gxp, pads, h, wd)
     return gx, gw, gb
+
+
+def _pool_count(op: Pool, h: int, w: int, ho: int, wo: int) -> np.ndarray:
+    """Taps inside the input per output position (Ho, Wo, 1): TFLite's average-pool divisor."""
+    win = op.window
+    inside = _pad(np.ones((1, h, w, 1)), _pads(win))
+    return sum(_tap(inside, kh, kw, win.sh, win.sw, ho, wo)[0]
+               for kh in range(win.kh) for kw in range(win.kw))
+
+
+def pool2d(x: np.ndarray, op: Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Float max / average pool (N,H,W,C) -> (N,Ho,Wo,C); padding is never a tap (max ignores
+    it, avg divides by the taps inside the input). Also returns what the backward needs: the
+    winning tap of each output (max) or the divisor (avg)."""
+    n, h, wd, _ = x.shape
+    ho, wo = _out_hw(op, h, wd)
+    win = op.window
+    if op.mode == "max":
+        xp = _pad(x, _pads(win), fill=-np.inf)
+        taps = np.stack([_tap(xp, kh, kw, win.sh, win.sw, ho, wo)
+                         for kh in range(win.kh) for kw in range(win.kw)])
+        arg = np.argmax(taps, axis=0)
+        return np.take_along_axis(taps, arg[None], axis=0)[0], arg
+    xp = _pad(x, _pads(win))
+    s = np.zeros((n, ho, wo, x.shape[3]), dtype=x.dtype)
+    for kh in range(win.kh):
+        for kw in range(win.kw):
+            s += _tap(xp, kh, kw, win.sh, win.sw, ho, wo)
+    count = _pool_count(op, h, wd, ho, wo).astype(x.dtype)
+    return s / count, count
+
+
+def pool2d_backward(gy: np.ndarray, saved: np.ndarray, op: Pool, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Gradient of ``pool2d`` w.r.t. its input; ``saved`` is its second result."""
+    n, h, wd, c = in_shape
+    _, ho, wo, _ = gy.shape
+    win = op.window
+    pads = _pads(win)
+    gxp = np.zeros((n, h + win.pt + win.pb, wd + win.pl + win.pr, c), dtype=gy.dtype)
+    g = gy if op.mode == "max" else gy / saved
+    for t in range(win.kh * win.kw):
+        part = np.where(saved == t, gy, 0.0).astype(gy.dtype) if op.mode == "max" else g
+        _tap(gxp, t // win.kw, t % win.kw, win.sh, win.sw, ho, wo)[...] += part
+    return _crop(gxp, pads, h, wd)
+
+
+def activation(z: np.ndarray, act: str) -> np.ndarray:
+    """The fused activation of an op: none, relu or relu6."""
+    if act == "relu6":
+        return relu6(z)
+    if act == "relu":
+        return np.maximum(z, 0.0)
+    return z
+
+
+def activation_grad(gy: np.ndarray, pre: np.ndarray, act: str) -> np.ndarray:
+    """``gy`` through the activation whose input was ``pre`` (zero where it is flat)."""
+    if act == "relu6":
+        return gy * ((pre > 0.0) & (pre < 6.0))
+    if act == "relu":
+        return gy * (pre > 0.0)
+    return gy
 
 
 def relu6(x: np.ndarray) -> np.ndarray:
@@ -220,17 +304,31 @@ def forward_float(graph: Graph, params: Params, x: np.ndarray,
                 xhat = (z - mean) * inv_std
                 sv["xhat"], sv["inv_std"] = xhat, inv_std
                 z = xhat * gamma + beta
-            if op.relu6:
+            if op.act != "none":
                 sv["pre"] = z
-                z = relu6(z)
+                z = activation(z, op.act)
             saved[op.name] = sv
             t[op.output] = z
         elif isinstance(op, Add):
-            t[op.output] = t[op.inputs[0]] + t[op.inputs[1]]
+            z = t[op.inputs[0]] + t[op.inputs[1]]
+            if op.act != "none":
+                saved[op.name] = {"pre": z}
+                z = activation(z, op.act)
+            t[op.output] = z
         elif isinstance(op, GlobalAvgPool):
             t[op.output] = t[op.input].mean(axis=(1, 2))
+        elif isinstance(op, Pool):
+            y, aux = pool2d(t[op.input], op)
+            t[op.output], saved[op.name] = y, {"aux": aux}
+        elif isinstance(op, Flatten):
+            x_in = t[op.input]
+            t[op.output] = x_in.reshape(x_in.shape[0], -1)
         elif isinstance(op, Linear):
-            t[op.output] = t[op.input] @ params[f"{op.name}.weight"].T + params[f"{op.name}.bias"]
+            z = t[op.input] @ params[f"{op.name}.weight"].T + params[f"{op.name}.bias"]
+            if op.act != "none":
+                saved[op.name] = {"pre": z}
+                z = activation(z, op.act)
+            t[op.output] = z
         else:  # pragma: no cover
             raise TypeError(op)
     return FloatTrace(logits=t[graph.output], tensors=t, saved=saved, batch_stats=stats)
@@ -253,20 +351,29 @@ def backward_float(graph: Graph, params: Params, trace: FloatTrace, grad_logits:
         if gy is None:
             continue
         if isinstance(op, Linear):
+            if op.act != "none":
+                gy = activation_grad(gy, trace.saved[op.name]["pre"], op.act)
             grads[f"{op.name}.weight"] = gy.T @ t[op.input]
             grads[f"{op.name}.bias"] = gy.sum(axis=0)
-            acc(op.input, gy @ params[f"{op.name}.weight"])
+            if op.input != graph.input:
+                acc(op.input, gy @ params[f"{op.name}.weight"])
         elif isinstance(op, GlobalAvgPool):
             n, h, w, c = t[op.input].shape
             acc(op.input, np.broadcast_to((gy / (h * w))[:, None, None, :], (n, h, w, c)).copy())
+        elif isinstance(op, Pool):
+            if op.input != graph.input:
+                acc(op.input, pool2d_backward(gy, trace.saved[op.name]["aux"], op, t[op.input].shape))
+        elif isinstance(op, Flatten):
+            acc(op.input, gy.reshape(t[op.input].shape))
         elif isinstance(op, Add):
+            if op.act != "none":
+                gy = activation_grad(gy, trace.saved[op.name]["pre"], op.act)
             acc(op.inputs[0], gy)
             acc(op.inputs[1], gy)
         elif isinstance(op, Conv):
             sv = trace.saved[op.name]
-            if op.relu6:
-                pre = sv["pre"]
-                gy = gy * ((pre > 0.0) & (pre < 6.0))
+            if op.act != "none":
+                gy = activation_grad(gy, sv["pre"], op.act)
             if op.bn:
                 xhat, inv_std = sv["xhat"], sv["inv_std"]
                 gamma = params[f"{op.name}.bn_gamma"]
@@ -306,7 +413,7 @@ def init_params(graph: Graph, seed: int) -> Params:
     params: Params = {}
     for op in graph.ops:
         if isinstance(op, Conv):
-            fan_in = op.kernel * op.kernel * (op.in_ch // op.groups)
+            fan_in = op.window.kh * op.window.kw * (op.in_ch // op.groups)
             params[f"{op.name}.weight"] = (rng.standard_normal(op.weight_shape)
                                            * math.sqrt(2.0 / fan_in)).astype(np.float32)
             params[f"{op.name}.bias"] = np.zeros(op.out_ch, np.float32)

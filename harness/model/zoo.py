@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .graph import Add, Conv, GlobalAvgPool, Graph, Linear, Op
+from .graph import Graph
+from .layers import Layer, build_graph
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -59,18 +60,25 @@ def _input_shape(input_size: int | Sequence[int], channels: int) -> tuple[int, i
 
 
 class _Builder:
-    """Appends ops and tracks the current tensor; local to one build call."""
+    """Writes a zoo network as a layer list (harness/model/layers.py) and tracks the current
+    channel count; ``graph`` builds it through the same path as a scenario's ``model.layers``.
+    Local to one build call."""
 
-    def __init__(self) -> None:
-        self.ops: list[Op] = []
+    def __init__(self, in_ch: int) -> None:
+        self.layers: list[Layer] = []
         self.cur = "input"
-        self.ch = 0
+        self.ch = in_ch
 
     def conv(self, name: str, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
              relu6: bool = True) -> str:
-        self.ops.append(Conv(name=name, input=self.cur, output=name, in_ch=self.ch, out_ch=out_ch,
-                             kernel=kernel, stride=stride, padding=kernel // 2, groups=groups,
-                             relu6=relu6, bn=True))
+        """A conv with BN, padding kernel // 2 on every side; depthwise when ``groups`` is the
+        channel count."""
+        if groups not in (1, self.ch) or (groups > 1 and out_ch != self.ch):
+            raise ValueError(f"{name}: groups={groups} is neither a plain nor a depthwise conv")
+        kind = "depthwise" if groups > 1 else "conv"
+        self.layers.append(Layer(kind=kind, name=name, filters=out_ch if kind == "conv" else 0,
+                                 size=(kernel, kernel), stride=(stride, stride), padding=kernel // 2,
+                                 act="relu6" if relu6 else "none", bn=True))
         self.cur, self.ch = name, out_ch
         return name
 
@@ -91,46 +99,46 @@ class _Builder:
             if spec.stride != 1 or in_ch != spec.out_ch:
                 raise ValueError(f"block b{idx}: a residual add needs stride 1 and equal channels "
                                  f"(got stride {spec.stride}, {in_ch}->{spec.out_ch})")
-            name = f"b{idx}_add"
-            self.ops.append(Add(name=name, inputs=(inp, self.cur), output=name))
-            self.cur = name
+            self.add(f"b{idx}_add", inp)
 
-    def head(self, num_classes: int) -> None:
-        self.ops.append(GlobalAvgPool(name="gap", input=self.cur, output="gap"))
-        self.ops.append(Linear(name="fc", input="gap", output="fc", in_features=self.ch,
-                               out_features=num_classes))
+    def add(self, name: str, skip: str) -> None:
+        self.layers.append(Layer(kind="add", name=name, ref=skip))
+        self.cur = name
+
+    def head(self) -> None:
+        """Global average pooling and the classifier (one unit per class)."""
+        self.layers.append(Layer(kind="global_avgpool", name="gap"))
+        self.layers.append(Layer(kind="dense", name="fc"))
+
+    def graph(self, name: str, input_shape: tuple[int, int, int], num_classes: int) -> Graph:
+        """The network, checked against ``input_shape`` (ValueError when it is too small)."""
+        return build_graph(self.layers, input_shape, num_classes, name)
 
 
 def mbconv_net(name: str, blocks: Sequence[BlockSpec], width: float, input_shape: tuple[int, int, int],
                num_classes: int, stem_ch: int = 32, last_channel: int | None = None) -> Graph:
     """Stem conv 3x3 s2, the given MBConv blocks (channels scaled by ``width`` and rounded to
     multiples of 8), an optional final 1x1 conv to ``last_channel``, GAP and classifier."""
-    b = _Builder()
-    b.ch = input_shape[2]
+    b = _Builder(input_shape[2])
     b.conv("stem", make_divisible(stem_ch * width), 3, 2)
     for i, spec in enumerate(blocks):
         b.mbconv(i, spec, make_divisible(spec.out_ch * width))
     if last_channel is not None:
         b.conv("final", last_channel, 1)
-    b.head(num_classes)
-    graph = Graph(name=name, input_shape=input_shape, ops=tuple(b.ops))
-    graph.shapes()  # validates: raises on an input too small for the strides
-    return graph
+    b.head()
+    return b.graph(name, input_shape, num_classes)
 
 
 def exact_net(name: str, stem_ch: int, blocks: Sequence[ExactBlock], input_shape: tuple[int, int, int],
               num_classes: int) -> Graph:
     """Stem conv 3x3 s2 to ``stem_ch``, the listed blocks with their own channel counts, GAP
     and classifier (no final 1x1 conv)."""
-    b = _Builder()
-    b.ch = input_shape[2]
+    b = _Builder(input_shape[2])
     b.conv("stem", stem_ch, 3, 2)
     for i, spec in enumerate(blocks):
         b.block(i, spec)
-    b.head(num_classes)
-    graph = Graph(name=name, input_shape=input_shape, ops=tuple(b.ops))
-    graph.shapes()
-    return graph
+    b.head()
+    return b.graph(name, input_shape, num_classes)
 
 
 def _expand(stages: Sequence[tuple[int, int, int, int, int]]) -> list[BlockSpec]:
@@ -243,8 +251,7 @@ def small_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int 
     the early downsampling keep every activation at 28x28 inputs under 7 KB int8.
     """
     w1, w2, w3 = width, 2 * width, 4 * width
-    b = _Builder()
-    b.ch = input_shape[2]
+    b = _Builder(input_shape[2])
     b.conv("stem", w1, 3, 2)
     b.conv("ds1_dw", w1, 3, 1, groups=w1)
     b.conv("ds1_pw", w2, 1)
@@ -253,12 +260,9 @@ def small_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int 
     skip = b.cur
     b.conv("res_dw", w3, 3, 1, groups=w3)
     b.conv("res_pw", w3, 1, relu6=False)
-    b.ops.append(Add(name="res_add", inputs=(skip, b.cur), output="res_add"))
-    b.cur = "res_add"
-    b.head(num_classes)
-    graph = Graph(name=f"small-cnn-w{width}", input_shape=tuple(input_shape), ops=tuple(b.ops))
-    graph.shapes()
-    return graph
+    b.add("res_add", skip)
+    b.head()
+    return b.graph(f"small-cnn-w{width}", tuple(input_shape), num_classes)  # type: ignore[arg-type]
 
 
 def build(name: str, **kwargs) -> Graph:
