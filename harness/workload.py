@@ -24,7 +24,7 @@ from .engine.patch import PrefixChoice, PrefixError
 from .errors import ScenarioError
 from .model import zoo
 from .model.graph import Graph
-from .model.qmodel import QLinearFloat, QModel
+from .model.qmodel import QLinear, QLinearFloat, QModel
 from .model.quantize import quantize_model
 from .model.modelfile import ModelFile, ModelFileError, load_model_file
 from .model.random_init import random_params
@@ -116,8 +116,11 @@ def build_graph(spec: ModelSpec, num_classes: int) -> Graph:
 
 
 def with_new_head(qmodel: QModel, num_classes: int) -> QModel:
-    """The same backbone with a zeroed float classifier for ``num_classes`` (a new task)."""
+    """The same backbone with a zeroed float classifier for ``num_classes`` (a new task); an
+    imported model's int8 classifier is replaced by a float one reading the same features."""
     head = qmodel.layers[-1]
+    if isinstance(head, QLinear) and head.act_min == -128 and head.act_max == 127:
+        head = QLinearFloat(op=head.op, x=head.x, w=head.w, b=head.b)
     if not isinstance(head, QLinearFloat):
         raise ScenarioError("a new classifier head needs a float classifier",
                             "set training.classifier: float")
@@ -137,6 +140,21 @@ def load_model(spec: ModelSpec) -> ModelFile:
         raise ScenarioError(f"model.file: {e.message}", e.fix) from None
     check_model_input(mf.graph, spec.input, spec.file)
     return mf
+
+
+def _load_tflite(spec: ModelSpec) -> tuple[QModel, str]:
+    """An imported int8 .tflite (model.file or model.mltk) and its sha256."""
+    from .errors import ModelImportError
+    from .fsutil import file_sha256
+    from .model.tflite_import import load_tflite
+
+    assert spec.file is not None
+    try:
+        qmodel = load_tflite(spec.file)
+    except ModelImportError as e:
+        raise ScenarioError(f"model: {e.message}", e.fix) from None
+    check_model_input(qmodel.graph, spec.input, spec.file)
+    return qmodel, file_sha256(spec.file)
 
 
 def check_model_input(graph: Graph, shape: tuple[int, int, int], file: Path) -> None:
@@ -160,7 +178,10 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     ds = load_dataset(data.name, classes=data.classes, train=data.train, test=data.test,
                       seed=data.seed, input_shape=model.input, shift=data.shift)
     pre_acc = sha = None
-    if model.file is not None:
+    if model.file is not None and model.file.suffix == ".tflite":
+        qmodel, sha = _load_tflite(model)
+        same_task = False  # its classes are not the task's: a new float head below
+    elif model.file is not None:
         mf = load_model(model)
         log.info("model file %s (sha256 %s)", model.file, mf.sha256[:16])
         qmodel = mf.quantize(training.classifier)
