@@ -24,7 +24,7 @@ from .engine.patch import PrefixChoice, PrefixError
 from .errors import ScenarioError
 from .model import zoo
 from .model.graph import Graph
-from .model.qmodel import QLinear, QLinearFloat, QModel
+from .model.qmodel import QLinear, QLinearFloat, QModel, QParams
 from .model.quantize import quantize_model
 from .model.modelfile import ModelFile, ModelFileError, load_model_file
 from .model.random_init import random_params
@@ -33,6 +33,10 @@ from .sparse.scheme import ResolvedScheme, SparseScheme
 log = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
+# An imported model normalized its inputs its own way (MLTK: raw 0..255 for VWW, [-1, 1) for
+# ResNet-8, per-sample standardization for image_example1); a dataset's [0, 1] values are
+# spread over its whole int8 input range instead: 0 -> -128, 1 -> 127.
+IMPORTED_INPUT = QParams(scale=float(np.float32(1.0 / 255.0)), zero_point=-128)
 
 
 @dataclass(frozen=True)
@@ -199,9 +203,12 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
         qmodel = with_new_head(qmodel, ds.num_classes)
     scheme = SparseScheme.from_config(training.sparse_update).resolve(qmodel.graph)
     order = np.random.default_rng(data.seed + 1).permutation(len(ds.train_y))
-    train_x = pack_images(ds.train_x[order], qmodel.input)
+    packing = qmodel.input
+    if model.file is not None and model.file.suffix == ".tflite":
+        packing = IMPORTED_INPUT
+    train_x = pack_images(ds.train_x[order], packing)
     train_y = pack_labels(ds.train_y[order])
-    test_x = pack_images(ds.test_x, qmodel.input)
+    test_x = pack_images(ds.test_x, packing)
     test_y = pack_labels(ds.test_y)
     opts = TrainOptions(lr=training.lr, classifier_lr=training.classifier_lr, qas=training.qas, rounding=training.rounding,
                         seed=training.seed)
