@@ -499,6 +499,9 @@ class _Importer:
         # TFLM folds 1/n into the multiplier (reference_ops::QuantizedMeanOrSum): it moves
         # floor(log2 n) bits into the multiplier, then divides it by n in int64
         k = min(n.bit_length() - 1, 32, 31 + shift)
+        if k < 0:
+            raise self.fail(index, op, f"its scale ratio {x.scale / y.scale:.3g} is too small for "
+                            "TFLM's mean (the multiplier underflows)", _FIX_LAYER)
         mult, shift = int((mult << k) // n), shift - k
         name = f"gap{index}"
         g = GlobalAvgPool(name=name, input=src.name, output=name)
