@@ -514,18 +514,23 @@ class ExportSummary:
     params: int  # weight and bias elements
 
 
-def summarize(data: bytes) -> tuple[dict[str, int], int]:
-    """TFLite operator counts and the number of weight/bias elements of a flatbuffer."""
+def operator_counts(data: bytes) -> dict[str, int]:
+    """TFLite operator name -> count in a flatbuffer's first subgraph."""
     tfl = _schema()
     model = tfl.ModelT.InitFromPackedBuf(data, 0)
     names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
     ops: dict[str, int] = {}
     for o in model.subgraphs[0].operators:
-        name = names[model.operatorCodes[o.opcodeIndex].builtinCode]
+        code = model.operatorCodes[o.opcodeIndex]
+        name = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
         ops[name] = ops.get(name, 0) + 1
-    params = sum(int(np.prod(t.shape)) for t in model.subgraphs[0].tensors
-                 if t.name.decode().endswith((".weight", ".bias", ".bias_weight")))
-    return ops, params
+    return ops
+
+
+def parameter_count(qmodel: QModel) -> int:
+    """Weights and biases of the model's convs and linears."""
+    return sum(int(layer.w.size + layer.b.size) for layer in qmodel.layers
+               if isinstance(layer, (QConv, QLinear, QLinearFloat)))
 
 
 def save_tflite(qmodel: QModel, path: Path | str) -> ExportSummary:
@@ -541,5 +546,5 @@ def save_tflite(qmodel: QModel, path: Path | str) -> ExportSummary:
         tmp.unlink(missing_ok=True)
         raise ExportError(f"cannot write {path}: {e.strerror or e}",
                           "give a writable output path (-o)") from None
-    ops, params = summarize(data)
-    return ExportSummary(path=path, bytes=len(data), ops=ops, params=params)
+    return ExportSummary(path=path, bytes=len(data), ops=operator_counts(data),
+                         params=parameter_count(qmodel))
