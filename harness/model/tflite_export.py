@@ -12,9 +12,12 @@ Mapping (one graph op -> TFLite operators):
   never count padding, so a PAD would change them); Flatten -> RESHAPE.
 - GlobalAvgPool -> MEAN over axes [1, 2], keep_dims false. TFLM derives its multiplier from
   ``Q(s_x / s_y)`` and then divides it by the tap count in integers; we use
-  ``Q(s_x / (s_y * n))``. The two agree exactly when ``n`` is a power of two; otherwise the
-  multipliers differ in the last bits and ``mean_parity`` tells whether any reachable sum
-  gives a different int8 output (see ``MeanParity``).
+  ``Q(s_x / (s_y * n))``. The two agree exactly when ``n`` is a power of two; otherwise TFLM's
+  multiplier loses bits (a 7x7 map: 136 of the 12,496 reachable sums of the small net's pool
+  come out different, see ``mean_parity``), and the pool is written as the closest exact form:
+  a VALID depthwise conv over the whole map with weights 1, bias 0 and a weight scale near
+  ``1 / n`` chosen so that TFLM's per-channel multiplier gives our output for every reachable
+  sum (``gap_weight_scale``), then a RESHAPE to the vector.
 - int8 Linear -> FULLY_CONNECTED with per-channel weight scales (TFLM runs per-channel FC).
 - The float classifier (``QLinearFloat``, the paper's) -> DEQUANTIZE then a float32
   FULLY_CONNECTED: TFLite has no int8-in/float-weights FC, and TFLM runs float FC. TFLM sums
@@ -363,13 +366,13 @@ def _flatten(m: _Model, layer: QFlatten, shape: tuple[int, ...], tfl) -> None:
 
 
 def _mean(m: _Model, layer: QAvgPool, shape: tuple[int, ...], tfl) -> None:
-    """MEAN when TFLM's MEAN gives our output for every reachable sum; otherwise the closest
+    """MEAN when TFLM derives our multiplier for it (e.g. 2x2, 4x4 maps); otherwise the closest
     exact form, a VALID depthwise conv over the whole map with weights 1, bias 0 and the weight
     scale that makes TFLM's per-channel multiplier compute our requantization (``gap_as_depthwise``)."""
     op = layer.op
     h, w, c = shape
     x = m.index[op.input]
-    if mean_parity(layer, h * w).exact:
+    if tflm_mean_multiplier(layer.x, layer.y, h * w) == (layer.multiplier, layer.shift):
         axes = m.tensor(f"{op.name}/axes", (2,), tfl.TensorType.INT32, data=np.array([1, 2], np.int32))
         y = m.tensor(op.output, (1, c), tfl.TensorType.INT8, layer.y)
         o = tfl.ReducerOptionsT()
