@@ -247,7 +247,7 @@ def test_grouped_conv_is_one_clear_error():
     bad = dataclasses.replace(layer, op=op, w=layer.w[..., :layer.w.shape[-1] // 2])
     g = dataclasses.replace(qm.graph, ops=qm.graph.ops[:i] + (op,) + qm.graph.ops[i + 1:])
     qm = dataclasses.replace(qm, graph=g, layers=qm.layers[:i] + (bad,) + qm.layers[i + 1:])
-    with pytest.raises(ExportError, match=r"ds1_pw: a grouped conv \(2 groups of 16 channels\) "
+    with pytest.raises(ExportError, match=r"ds1_pw: a grouped conv \(2 groups of 8 channels\) "
                                           r"has no TFLite Micro operator"):
         to_tflite(qm)
 
