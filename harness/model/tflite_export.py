@@ -17,7 +17,7 @@ Mapping (one graph op -> TFLite operators):
   come out different, see ``mean_parity``), and the pool is written as the closest exact form:
   a VALID depthwise conv over the whole map with weights 1, bias 0 and a weight scale near
   ``1 / n`` chosen so that TFLM's per-channel multiplier gives our output for every reachable
-  sum (``gap_weight_scale``), then a RESHAPE to the vector.
+  sum (``tflite_forms.gap_weight_scale``), then a RESHAPE to the vector.
 - int8 Linear -> FULLY_CONNECTED with per-channel weight scales (TFLM runs per-channel FC).
 - The float classifier (``QLinearFloat``, the paper's) -> DEQUANTIZE then a float32
   FULLY_CONNECTED: TFLite has no int8-in/float-weights FC, and TFLM runs float FC. TFLM sums
@@ -30,13 +30,12 @@ multipliers are checked against the ones TFLM derives from the written scales. A
 cannot express raises one ``ExportError`` naming the op and the reason.
 
 Names: activation tensors keep the graph's tensor names, weights/biases are ``<op>.weight`` /
-``<op>.bias``, the subgraph is named after the graph, and a metadata entry ``mcutrain.ops``
-holds the graph's op names in order (TFLite operators have no names), so an importer can
-restore the graph exactly.
+``<op>.bias``, the subgraph is named after the graph, and a metadata entry ``mcutrain.names``
+holds the graph's op and tensor names (TFLite operators have no names), so ``tflite_import``
+restores the graph exactly (``tflite_forms``).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -47,10 +46,10 @@ import numpy as np
 
 from ..errors import MctError, ToolMissing
 from .graph import Conv, Pool, Window
-from .qmath import quantize_multiplier, requantize
+from . import tflite_forms as forms
+from .qmath import quantize_multiplier
 from .qmodel import QAdd, QAvgPool, QConv, QFlatten, QLinear, QLinearFloat, QModel, QParams, QPool
 
-OP_NAMES_METADATA = "mcutrain.ops"
 Padding = Literal["SAME", "VALID"]
 
 
@@ -128,51 +127,10 @@ class MeanParity:
 
 def mean_parity(layer: QAvgPool, taps: int) -> MeanParity:
     """Compare TFLM's MEAN with ``qops.avgpool_s8`` for every reachable sum ``sum(x - z_x)``."""
-    z = layer.x.zero_point
-    s = np.arange(taps * (-128 - z), taps * (127 - z) + 1, dtype=np.int64)
-    tm, tsh = tflm_mean_multiplier(layer.x, layer.y, taps)
-    ours = np.clip(requantize(s, layer.multiplier, layer.shift) + layer.y.zero_point, -128, 127)
-    theirs = np.clip(requantize(s, tm, tsh) + layer.y.zero_point, -128, 127)
-    return MeanParity(layer.op.name, taps, (layer.multiplier, layer.shift), (tm, tsh), len(s),
-                      int(np.count_nonzero(ours != theirs)))
-
-
-def _differing_sums(layer: QAvgPool, taps: int, mult: int, shift: int) -> int:
-    z = layer.x.zero_point
-    s = np.arange(taps * (-128 - z), taps * (127 - z) + 1, dtype=np.int64)
-    ours = np.clip(requantize(s, layer.multiplier, layer.shift) + layer.y.zero_point, -128, 127)
-    theirs = np.clip(requantize(s, mult, shift) + layer.y.zero_point, -128, 127)
-    return int(np.count_nonzero(ours != theirs))
-
-
-def gap_weight_scale(layer: QAvgPool, taps: int, span: int = 2048) -> np.float32:
-    """The float32 weight scale ``s_w`` near ``1 / taps`` for which TFLM's depthwise multiplier
-    ``Q(s_x * s_w / s_y)`` gives our global-average-pool output for every reachable sum
-    (first the one whose multiplier is ours exactly, else the nearest that agrees everywhere).
-
-    Raises ExportError when none of the ``2 * span`` nearest float32 values does.
-    """
-    s_x, s_y = float(np.float32(layer.x.scale)), float(np.float32(layer.y.scale))
-    centre = np.float32(float(layer.multiplier) * 2.0 ** (layer.shift - 31) * s_y / s_x)
-    cands = [centre]
-    up = down = centre
-    for _ in range(span):
-        up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(0))
-        cands += [up, down]
-    scored = []
-    for s_w in cands:
-        mult, shift = quantize_multiplier(s_x * float(s_w) / s_y)
-        if shift == layer.shift:
-            scored.append((abs(mult - layer.multiplier), float(s_w), mult, shift))
-    for dist, s_w, mult, shift in sorted(scored):
-        if _differing_sums(layer, taps, mult, shift) == 0:
-            return np.float32(s_w)
-    raise ExportError(
-        f"{layer.op.name}: no TFLite operator reproduces this global average pool's "
-        f"requantization (multiplier {layer.multiplier}, shift {layer.shift}) over {taps} taps "
-        "for every input: TFLM's MEAN derives its own multiplier and no depthwise weight scale "
-        "near 1/taps matches it",
-        "use a feature map whose size is a power of two before the pool, or re-quantize the model")
+    tflm = tflm_mean_multiplier(layer.x, layer.y, taps)
+    ours = (layer.multiplier, layer.shift)
+    return MeanParity(layer.op.name, taps, ours, tflm, taps * 255 + 1,
+                      forms.differing_sums(layer.x, layer.y, taps, ours, tflm))
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -379,7 +337,17 @@ def _mean(m: _Model, layer: QAvgPool, shape: tuple[int, ...], tfl) -> None:
         o.keepDims = False
         m.op(tfl.BuiltinOperator.MEAN, [x, axes], [y], tfl.BuiltinOptions.ReducerOptions, o)
         return
-    s_w = gap_weight_scale(layer, h * w)
+    if forms.gap_multiplier(layer.x, layer.y, h * w) != (layer.multiplier, layer.shift):
+        raise ExportError(f"{op.name}: its multiplier ({layer.multiplier}, shift {layer.shift}) is "
+                          "not the pool's rule Q(s_x / (s_y * taps)) (quantize.qpool)",
+                          "build the pool with quantize.qpool")
+    s_w = forms.gap_weight_scale(layer.x, layer.y, h * w)
+    if s_w is None:
+        raise ExportError(
+            f"{op.name}: no TFLite operator reproduces this {h}x{w} global average pool's "
+            f"requantization (multiplier {layer.multiplier}, shift {layer.shift}) for every input: "
+            "TFLM's MEAN derives another multiplier, and no depthwise weight scale near 1/taps "
+            "gives ours", "re-quantize the model with a slightly different output range for the pool")
     wt = m.tensor(f"{op.name}.weight", (1, h, w, c), tfl.TensorType.INT8,
                   data=np.ones((1, h, w, c), np.int8), scales=np.full(c, s_w, np.float32), axis=3)
     bt = m.tensor(f"{op.name}.bias", (c,), tfl.TensorType.INT32, data=np.zeros(c, np.int32),
@@ -498,10 +466,10 @@ def to_tflite(qmodel: QModel) -> bytes:
         codes.append(oc)
     model.operatorCodes = codes
     names = tfl.BufferT()
-    names.data = np.frombuffer(json.dumps([op.name for op in g.ops]).encode(), dtype=np.uint8)
+    names.data = np.frombuffer(forms.names_json(g), dtype=np.uint8)
     m.buffers.append(names)
     meta = tfl.MetadataT()
-    meta.name, meta.buffer = OP_NAMES_METADATA, len(m.buffers) - 1
+    meta.name, meta.buffer = forms.NAMES_METADATA, len(m.buffers) - 1
     model.metadata = [meta]
     model.buffers = m.buffers
     builder = flatbuffers.Builder(1 << 16)

@@ -16,13 +16,14 @@ from harness.data.pack import pack_images
 from harness.model import qmath, qops, zoo
 from harness.model.graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 from harness.model.modelfile import load_model_file
-from harness.model.qmodel import QAdd, QConv, QFlatten, QLinear, QModel, QParams, QPool
+from harness.model.qmodel import QConv, QFlatten, QLinear, QModel, QParams, QPool
 from harness.model.quantize import qadd, qpool, quantize_model
 from harness.model.random_init import random_params
-from harness.model.tflite_export import (ExportError, gap_weight_scale, mean_parity, operator_counts,
+from harness.model.tflite_export import (ExportError, mean_parity, operator_counts,
                                          save_tflite, tflm_channel_multipliers, tflm_mean_multiplier,
                                          to_tflite,
                                          window_padding)
+from harness.model.tflite_forms import gap_weight_scale
 from harness.model.tflm import tflm_invoke
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,7 +218,7 @@ def test_tflm_mean_differs_from_our_pool_on_a_7x7_map():
     p = mean_parity(gap, 49)
     assert p.ours == (2060614570, -3) and p.tflm == (1030307284, -2)
     assert (p.sums, p.differing) == (12496, 136)
-    s_w = gap_weight_scale(gap, 49)
+    s_w = gap_weight_scale(gap.x, gap.y, 49)
     mult, shift = tflm_channel_multipliers(gap.x, np.array([s_w]), gap.y)
     assert shift[0] == gap.shift and abs(int(mult[0]) - gap.multiplier) < 256
 
