@@ -306,3 +306,45 @@ def test_export_command(tmp_path):
                        cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2 and "selects 7 training scenarios" in r.stderr
     assert not (tmp_path / "g.tflite").exists()
+
+
+# --- the round trip: import(export(m)) == m ----------------------------------------------------
+
+def assert_same_qmodel(got: QModel, want: QModel) -> None:
+    """Graph (every op, name and tensor), input QParams and every field of every layer, arrays
+    by dtype, shape and value."""
+    assert got.graph == want.graph
+    assert got.input == want.input
+    assert len(got.layers) == len(want.layers)
+    for a, b in zip(got.layers, want.layers):
+        assert type(a) is type(b), (a.op.name, type(a).__name__, type(b).__name__)
+        for f in dataclasses.fields(b):
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if isinstance(vb, np.ndarray):
+                assert isinstance(va, np.ndarray) and va.dtype == vb.dtype and va.shape == vb.shape \
+                    and np.array_equal(va, vb), f"{b.op.name}.{f.name} differs"
+            else:
+                assert va == vb, f"{b.op.name}.{f.name}: {va!r} != {vb!r}"
+
+
+@pytest.mark.parametrize("classifier", ["float", "int8"])
+def test_round_trip_small_net(classifier):
+    from harness.model.tflite_import import load_tflite
+    qm = load_model_file(SMALL).quantize(classifier)
+    assert_same_qmodel(load_tflite(to_tflite(qm)), qm)
+
+
+@pytest.mark.parametrize("arch,size,kw", [("mbv2", 40, {"width": 0.35}), ("mcunet", 80, {})])
+@pytest.mark.parametrize("classifier", ["float", "int8"])
+def test_round_trip_zoo(arch, size, kw, classifier):
+    from harness.model.tflite_import import load_tflite
+    qm, _ = _zoo_model(arch, size, classifier, **kw)
+    assert_same_qmodel(load_tflite(to_tflite(qm)), qm)
+
+
+def test_round_trip_every_op_net():
+    from harness.model.tflite_import import load_tflite
+    test_x, _ = fashion((28, 28, 1), 64)
+    qp = QParams(scale=float(np.float32(1 / 255)), zero_point=-128)
+    qm = every_op_net(pack_images(test_x, qp), qp)
+    assert_same_qmodel(load_tflite(to_tflite(qm)), qm)
