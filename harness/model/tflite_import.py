@@ -570,6 +570,14 @@ class _Importer:
 
 def load_tflite(source: Union[Path, bytes], name: Optional[str] = None) -> QModel:
     """Read an int8 ``.tflite`` (a path or its bytes) as a ``QModel`` bit-exact with TFLM."""
+    return load_tflite_mapped(source, name)[0]
+
+
+def load_tflite_mapped(source: Union[Path, bytes],
+                       name: Optional[str] = None) -> tuple[QModel, dict[int, str]]:
+    """``load_tflite`` and, for every TFLite tensor the import made (by its index in the
+    subgraph), the name of our tensor holding the same int8 values (a PAD's output maps to its
+    input: the padding moved into the conv)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         buf = bytes(source)
         name = name or "tflite"
@@ -581,4 +589,6 @@ def load_tflite(source: Union[Path, bytes], name: Optional[str] = None) -> QMode
             raise ModelImportError(f"cannot read the TFLite model {path}: {e.strerror or e}",
                                    "check the path (relative paths are from the scenario file)") from None
         name = name or path.name.removesuffix(".tflite")
-    return _Importer(buf, name).run()
+    imp = _Importer(buf, name)
+    qmodel = imp.run()
+    return qmodel, {i: t.name for i, t in imp.seen.items() if t.pads is None}

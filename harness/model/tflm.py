@@ -59,6 +59,26 @@ def tflm_invoke(model: bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
+def tflm_tensors(model: bytes, x: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
+    """Run the batch ``x`` like ``tflm_invoke`` and return the tensors ``indices`` (subgraph 0)
+    of every sample, stacked (N, ...tensor shape without its batch axis)."""
+    _schema()
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(
+        bytes(model), arena_size=_arena_bytes(model),
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    dtype = interp.get_input_details(0)["dtype"]
+    out: dict[int, list[np.ndarray]] = {i: [] for i in indices}
+    for s in range(len(x)):
+        interp.set_input(np.ascontiguousarray(x[s:s + 1]).astype(dtype, copy=False), 0)
+        interp.invoke()
+        for i in indices:
+            data = np.array(interp.GetTensor(i, 0)["tensor_data"])
+            out[i].append(data.reshape(data.shape[1:]) if data.shape[:1] == (1,) else data)
+    return {i: np.stack(v) for i, v in out.items()}
+
+
 def _op_name(tfl, m, op) -> str:
     code = m.operatorCodes[op.opcodeIndex]
     # builtinCode holds codes >= 127; deprecatedBuiltinCode the older ones (schema v3a)
