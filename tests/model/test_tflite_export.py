@@ -348,3 +348,86 @@ def test_round_trip_every_op_net():
     qp = QParams(scale=float(np.float32(1 / 255)), zero_point=-128)
     qm = every_op_net(pack_images(test_x, qp), qp)
     assert_same_qmodel(load_tflite(to_tflite(qm)), qm)
+
+
+# --- where TFLM's own operators and our reference differ (why the exact forms exist) -------------
+
+def _edit(data: bytes, fn) -> bytes:
+    """``data`` changed in place by ``fn(model, subgraph, tensor_index_by_name, add_const)``."""
+    import flatbuffers
+
+    from harness.model.tflite_export import _schema
+    tfl = _schema()
+    m = tfl.ModelT.InitFromPackedBuf(data, 0)
+    sg = m.subgraphs[0]
+    index = {t.name.decode(): i for i, t in enumerate(sg.tensors)}
+
+    def const(name: str, arr: np.ndarray, dtype: int) -> int:
+        buf = tfl.BufferT()
+        buf.data = np.frombuffer(arr.tobytes(), np.uint8)
+        m.buffers.append(buf)
+        t = tfl.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, list(arr.shape), dtype, len(m.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    fn(tfl, m, sg, index, const)
+    builder = flatbuffers.Builder(1 << 16)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_tflm_mean_on_the_small_net_is_its_folded_multiplier_not_ours():
+    """The same file with a plain MEAN for the pool: TFLM computes requantize(sum, 1030307284,
+    -2) (its folded multiplier) and 9% of the pooled values differ from ours."""
+    qm = load_model_file(SMALL).quantize("int8")
+    gap = next(layer for layer in qm.layers if isinstance(layer.op, GlobalAvgPool))
+
+    def to_mean(tfl, m, sg, index, const):
+        dw = next(o for o in sg.operators if list(o.outputs) == [index["gap/sum"]])
+        axes = const("axes", np.array([1, 2], np.int32), tfl.TensorType.INT32)
+        code = tfl.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = tfl.BuiltinOperator.MEAN
+        m.operatorCodes.append(code)
+        dw.opcodeIndex, dw.inputs, dw.outputs = len(m.operatorCodes) - 1, [dw.inputs[0], axes], [index["gap"]]
+        dw.builtinOptionsType, dw.builtinOptions = tfl.BuiltinOptions.ReducerOptions, tfl.ReducerOptionsT()
+        sg.operators = [o for o in sg.operators if list(o.inputs[:1]) != [index["gap/sum"]]]
+        sg.outputs = [index["gap"]]
+
+    data = _edit(to_tflite(qm), to_mean)
+    test_x, _ = fashion(qm.graph.input_shape, 100)
+    x = pack_images(test_x, qm.input)
+    pre = qops.forward(qm, x, keep=True).tensors[gap.op.input]
+    sums = np.sum(pre.astype(np.int64) - gap.x.zero_point, axis=(1, 2))
+    theirs = tflm_invoke(data, x)
+    folded = np.clip(qmath.requantize(sums, 1030307284, -2) + gap.y.zero_point, -128, 127)
+    ours = np.clip(qmath.requantize(sums, gap.multiplier, gap.shift) + gap.y.zero_point, -128, 127)
+    assert np.array_equal(theirs, folded)
+    assert np.count_nonzero(theirs != ours) == 461  # of 6400
+
+
+def test_tflm_float_fc_adds_its_bias_last():
+    """The plain DEQUANTIZE -> float FC(bias) form: TFLM sums from 0 and adds the bias last,
+    so 707 of 1500 logits differ from our loop (bias first) in the last bit."""
+    qm = load_model_file(SMALL).quantize("float")
+    head = qm.layers[-1]
+
+    def plain(tfl, m, sg, index, const):
+        fc = sg.operators[-1]
+        w = const("w", np.asarray(head.w, np.float32), tfl.TensorType.FLOAT32)
+        b = const("b", np.asarray(head.b, np.float32), tfl.TensorType.FLOAT32)
+        fc.inputs = [index["fc/dequantize"], w, b]
+        del sg.operators[-2]  # the CONCATENATION
+
+    data = _edit(to_tflite(qm), plain)
+    test_x, _ = fashion(qm.graph.input_shape, 300)
+    x = pack_images(test_x, qm.input)
+    trace = qops.forward(qm, x, keep=True)
+    theirs = tflm_invoke(data, x)
+    xr = np.float32(head.x.scale) * (trace.tensors["gap"].astype(np.int32) - head.x.zero_point).astype(np.float32)
+    total = np.zeros(theirs.shape, np.float32)
+    for i in range(head.w.shape[1]):
+        total += xr[:, i:i + 1] * head.w[:, i]
+    assert np.array_equal(theirs, total + head.b)
+    ours = trace.logits
+    assert np.count_nonzero(theirs != ours) == 707 and np.abs(theirs - ours).max() < 1e-6
