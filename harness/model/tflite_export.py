@@ -19,10 +19,12 @@ Mapping (one graph op -> TFLite operators):
   ``1 / n`` chosen so that TFLM's per-channel multiplier gives our output for every reachable
   sum (``tflite_forms.gap_weight_scale``), then a RESHAPE to the vector.
 - int8 Linear -> FULLY_CONNECTED with per-channel weight scales (TFLM runs per-channel FC).
-- The float classifier (``QLinearFloat``, the paper's) -> DEQUANTIZE then a float32
-  FULLY_CONNECTED: TFLite has no int8-in/float-weights FC, and TFLM runs float FC. TFLM sums
-  ``sum_i x_i w_i`` from 0 and adds the bias last; our C loop starts from the bias, so the
-  float logits may differ in the last bit (``float_fc_parity`` says how).
+- The float classifier (``QLinearFloat``, the paper's) -> DEQUANTIZE, then a float32
+  FULLY_CONNECTED (TFLite has no FC with int8 input and float weights; TFLM runs float FC).
+  TFLM's float FC sums ``x_i w_i`` from 0 and adds the bias last, while our C loop starts from
+  the bias (707 of 1,500 logits of the small net differ in the last bit), so the bias becomes
+  the first weight column of an FC without bias, after a CONCATENATION that puts a constant 1.0
+  before the features: TFLM then computes ``((0 + 1 * b) + x_0 w_0) + ...``, our order.
 
 Fused activations are NONE / RELU / RELU6, chosen so that TFLM's
 ``CalculateActivationRangeQuantized`` gives exactly the layer's ``act_min``/``act_max``;
@@ -45,8 +47,8 @@ from typing import Literal, Optional
 import numpy as np
 
 from ..errors import MctError, ToolMissing
-from .graph import Conv, Pool, Window
 from . import tflite_forms as forms
+from .graph import Conv, Pool, Window
 from .qmath import quantize_multiplier
 from .qmodel import QAdd, QAvgPool, QConv, QFlatten, QLinear, QLinearFloat, QModel, QParams, QPool
 
@@ -96,7 +98,7 @@ def tflm_add_multipliers(a: QParams, b: QParams, y: QParams) -> tuple[int, int, 
     twice_max = float(np.float32(2.0) * np.float32(max(sa, sb)))
     am, ash = quantize_multiplier(sa / twice_max)
     bm, bsh = quantize_multiplier(sb / twice_max)
-    om, osh = quantize_multiplier(twice_max / float(np.float32(float(1 << 20)) * np.float32(sy)))
+    om, osh = quantize_multiplier(twice_max / float(np.float32(1 << 20) * np.float32(sy)))
     return am, ash, bm, bsh, om, osh
 
 
@@ -142,14 +144,18 @@ def _same_pads(size: int, k: int, s: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def window_padding(win: Window, h: int, w: int) -> Optional[Padding]:
-    """The TFLite padding that computes exactly this window on an h x w input, or None."""
+def window_padding(win: Window, h: int, w: int, unread_ok: bool = False) -> Optional[Padding]:
+    """The TFLite padding whose pads are exactly this window's on an h x w input, or None.
+
+    With ``unread_ok``, bottom/right pads beyond TFLite's (rows past the last window, never
+    read) still count as SAME: the outputs are the same, but an importer reads TFLite's pads.
+    """
     oh, ow = win.out_hw(h, w)
     if win.pt == win.pb == win.pl == win.pr == 0:
         return "VALID"
-    (sh_out, st, _), (sw_out, sl, _) = _same_pads(h, win.kh, win.sh), _same_pads(w, win.kw, win.sw)
-    # Rows/columns of padding past the last window are never read: compare what is read.
-    if (oh, ow) == (sh_out, sw_out) and (win.pt, win.pl) == (st, sl):
+    (sh_out, st, sb), (sw_out, sl, sr) = _same_pads(h, win.kh, win.sh), _same_pads(w, win.kw, win.sw)
+    if (oh, ow) == (sh_out, sw_out) and (win.pt, win.pl) == (st, sl) \
+            and (unread_ok or (win.pb, win.pr) == (sb, sr)):
         return "SAME"
     return None
 
@@ -297,7 +303,7 @@ def _pool(m: _Model, layer: QPool, shape: tuple[int, ...], tfl) -> None:
                           f"pool's output has {layer.y} and its input {layer.x}",
                           "give the pool's output the input's QParams")
     win = op.window
-    padding = window_padding(win, h, w)
+    padding = window_padding(win, h, w, unread_ok=True)
     if padding is None:
         raise ExportError(f"{op.name}: pool window pads {(win.pt, win.pb, win.pl, win.pr)} on a "
                           f"{h}x{w} input are neither TFLite SAME nor VALID (a TFLite pool never "

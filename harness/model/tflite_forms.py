@@ -136,7 +136,7 @@ class FloatClassifier:
     b: np.ndarray  # float32 [N_out]
 
 
-def float_classifier_tail(model: Any, ops: list, end: int, op_name, data) -> Optional[FloatClassifier]:
+def float_classifier_tail(ops: list, end: int, op_name, data) -> Optional[FloatClassifier]:
     """Recognize the float classifier form as the operators ``ops[end-3:end]`` of a subgraph
     (``op_name(op)`` names an operator, ``data(i)`` gives a constant tensor or None)."""
     if end < 3:

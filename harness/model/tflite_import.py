@@ -174,7 +174,7 @@ class _Importer:
             outputs = [int(ops[end - 1].inputs[0])]
             end -= 1
         # mcutrain's float classifier form (tflite_forms): DEQUANTIZE, CONCAT(1.0, x), float FC
-        tail = forms.float_classifier_tail(self.m, ops, end, self.op_name, self.data)
+        tail = forms.float_classifier_tail(ops, end, self.op_name, self.data)
         if tail is not None and outputs == [int(ops[end - 1].outputs[0])]:
             end = tail.first_op
         else:

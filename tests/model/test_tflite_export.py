@@ -232,6 +232,9 @@ def test_window_padding_is_tflite_same_only_when_the_pads_are_tflites():
     assert window_padding(Window(3, 3, 2, 2, 1, 1, 1, 1), 28, 28) is None  # ours pads 1 on top
     assert window_padding(Window(3, 3, 2, 2, 1, 1, 1, 1), 7, 7) == "SAME"  # odd map: TFLite's too
     assert window_padding(Window(5, 5, 1, 1, 0, 0, 0, 0), 28, 28) == "VALID"
+    # a bottom/right pad past the last window: same outputs, but not TFLite's pads
+    assert window_padding(Window(3, 3, 2, 2, 0, 2, 0, 2), 28, 28) is None
+    assert window_padding(Window(3, 3, 2, 2, 0, 2, 0, 2), 28, 28, unread_ok=True) == "SAME"
 
 
 # --- what TFLite cannot express ---------------------------------------------------------------
