@@ -434,3 +434,46 @@ def test_tflm_float_fc_adds_its_bias_last():
     assert np.array_equal(theirs, total + head.b)
     ours = trace.logits
     assert np.count_nonzero(theirs != ours) == 707 and np.abs(theirs - ours).max() < 1e-6
+
+
+# --- any window ---------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), depthwise=st.booleans(),
+       act=st.sampled_from(["none", "relu", "relu6"]), pool=st.sampled_from(["max", "avg"]),
+       pool_same=st.booleans(), seed=st.integers(0, 1000))
+def test_any_conv_window_and_pool_match_tflm_and_round_trip(kh, kw, sh, sw, pads, depthwise, act,
+                                                            pool, pool_same, seed):
+    """A conv with any kernel, stride and per-side pads (SAME, VALID or a PAD), then a SAME or
+    VALID pool, flatten and a classifier, on random int8 inputs: TFLM == reference, and the
+    importer reads the same model back."""
+    from harness.model.tflite_import import _Importer, load_tflite
+    canonical = _Importer.window_fields  # one spelling per window (kernel_w only when != kernel...)
+    h, w, c = 9, 11, 4
+    if h + pads[0] + pads[1] < kh or w + pads[2] + pads[3] < kw:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, (8, h, w, c)).astype(np.int8)
+    qp = QParams(scale=float(np.float32(0.05)), zero_point=int(rng.integers(-20, 20)))
+    b = _Calibrated(x, qp, seed)
+    b.conv(Conv("conv", "input", "conv", c, c if depthwise else 6, groups=c if depthwise else 1,
+                relu=act == "relu", relu6=act == "relu6", **canonical(kh, kw, sh, sw, pads)))
+    ho, wo, _ = b.t["conv"].shape[1:]
+    k = min(2, ho, wo)
+    ppads = (0, 0, 0, 0)
+    if pool_same:
+        from harness.model.tflite_export import _same_pads
+        _, pt, pb = _same_pads(ho, k, 2)
+        _, pl, pr = _same_pads(wo, k, 2)
+        ppads = (pt, pb, pl, pr)
+    b.pool(Pool("pool", "conv", "pool", pool, **canonical(k, k, 2, 2, ppads)))
+    b.flatten(Flatten("flat", "pool", "flat"))
+    b.linear(Linear("fc", "flat", "fc", b.t["flat"].shape[1], 3))
+    qm = b.model("window", (h, w, c))
+    data = assert_tflm_matches(qm, x)
+    assert_same_qmodel(load_tflite(data), qm)
