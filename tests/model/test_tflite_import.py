@@ -342,3 +342,68 @@ def test_graph_ops_are_the_ir():
     assert [type(op) for op in q.graph.ops] == [Conv, Flatten, Linear]
     conv = q.graph.ops[0]
     assert (conv.window.kh, conv.window.kw, conv.window.sh, conv.window.sw) == (10, 8, 2, 2)
+
+
+# --- the scenario keys model.file (.tflite) and model.mltk -----------------------------------
+
+SCENARIO = """scenarios:
+  - name: s
+    model:
+      {key}: {value}
+    dataset: {{name: fashion_mnist, classes: [0, 1, 2], train: 20, test: 20}}
+"""
+
+
+def _scenario(tmp_path: Path, key: str, value: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(key=key, value=value))
+    return path
+
+
+def test_scenario_model_mltk_and_tflite_file(tmp_path, monkeypatch):
+    from harness.scenario import load_scenarios
+
+    monkeypatch.setenv("MCUTRAIN_CACHE", str(tmp_path / "cache"))
+    (s,) = load_scenarios(_scenario(tmp_path, "mltk", "tinyml/keyword_spotting"))
+    assert s.model.file == mltk.mltk_tflite("tinyml/keyword_spotting")
+    assert s.model.input == (50, 10, 1)  # the model's own input
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "kws.tflite").write_bytes(s.model.file.read_bytes())
+    (s2,) = load_scenarios(_scenario(tmp_path, "file", "models/kws.tflite"))
+    assert s2.model.file == (tmp_path / "models" / "kws.tflite").resolve()
+    assert s2.model.input == (50, 10, 1)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("mltk", "no_such_model", "model.mltk: MLTK model 'no_such_model' is not one of"),
+    ("file", "models/float.tflite", "model.file: model 'float' takes FLOAT32 input"),
+    ("file", "models/missing.tflite", "no such file"),
+])
+def test_scenario_tflite_errors_name_the_key_line(tmp_path, key, value, message):
+    from harness.errors import ScenarioError
+    from harness.scenario import load_scenarios
+
+    (tmp_path / "models").mkdir()
+    with zipfile.ZipFile(mltk.models_dir() / "examples" / "image_example1.mltk.zip") as z:
+        (tmp_path / "models" / "float.tflite").write_bytes(z.read("image_example1.float32.tflite"))
+    path = _scenario(tmp_path, key, value)
+    with pytest.raises(ScenarioError) as e:
+        load_scenarios(path)
+    assert f"{path}:4: " in e.value.message and message in e.value.message and e.value.fix
+
+
+def test_new_head_for_an_imported_model():
+    """A task with other classes gets a zeroed float head on the imported backbone; the
+    backbone's tensors are unchanged."""
+    from harness.model.qmodel import QLinearFloat
+    from harness.workload import with_new_head
+
+    q = load_tflite(_tflite("tinyml/image_classification"))
+    new = with_new_head(q, 3)
+    head = new.layers[-1]
+    assert isinstance(head, QLinearFloat) and head.w.shape == (3, 64) and not head.w.any()
+    assert head.x == q.layers[-1].x and new.graph.ops[-1].out_features == 3
+    x = _fashion_images(q.graph.input_shape, 2)
+    a, b = qops.forward(q, x, keep=True), qops.forward(new, x, keep=True)
+    feature = q.graph.ops[-1].input
+    np.testing.assert_array_equal(a.tensors[feature], b.tensors[feature])
