@@ -16,8 +16,9 @@ import numpy as np
 
 from ..errors import ModelImportError
 from . import qmath
+from . import tflite_forms as forms
 from .graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Op, Pool
-from .qmodel import QAvgPool, QConv, QFlatten, QLayer, QLinear, QModel, QParams, QPool
+from .qmodel import QAvgPool, QConv, QFlatten, QLayer, QLinear, QLinearFloat, QModel, QParams, QPool
 from .quantize import qadd
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D",
@@ -180,6 +181,12 @@ class _Importer:
                 and outputs == [int(ops[end - 1].outputs[0])]:
             outputs = [int(ops[end - 1].inputs[0])]
             end -= 1
+        # mcutrain's float classifier form (tflite_forms): DEQUANTIZE, CONCAT(1.0, x), float FC
+        tail = forms.float_classifier_tail(ops, end, self.op_name, self.data)
+        if tail is not None and outputs == [int(ops[end - 1].outputs[0])]:
+            end = tail.first_op
+        else:
+            tail = None
         inputs = list(self.sg.inputs)
         if len(inputs) != 1:
             raise ModelImportError(f"model '{self.name}' has {len(inputs)} inputs; the importer "
@@ -210,6 +217,8 @@ class _Importer:
             raise ModelImportError(f"model '{self.name}' has no layers", _FIX_OPS)
         for index in range(first, end):
             self.op(index, ops[index])
+        if tail is not None:
+            self.float_classifier(tail, ops, outputs[0])
         if len(outputs) != 1 or outputs[0] not in self.seen:
             raise ModelImportError(f"model '{self.name}' has {len(outputs)} outputs; the importer "
                                    "reads one classifier output", _FIX_OPS)
@@ -222,7 +231,12 @@ class _Importer:
                 "end the model with a Dense layer giving one logit per class")
         graph = Graph(name=self.name, input_shape=tuple(shape[1:]), ops=tuple(self.ops))  # type: ignore[arg-type]
         graph.shapes()  # the IR's own consistency check
-        return QModel(graph=graph, input=x_q, layers=tuple(self.layers))
+        qmodel = QModel(graph=graph, input=x_q, layers=tuple(self.layers))
+        for meta in self.m.metadata or []:  # names an mcutrain export recorded
+            if meta.name is not None and meta.name.decode() == forms.NAMES_METADATA \
+                    and 0 < meta.buffer < len(self.m.buffers) and self.m.buffers[meta.buffer].data is not None:
+                qmodel = forms.restore_names(qmodel, bytes(self.m.buffers[meta.buffer].data))
+        return qmodel
 
     def source(self, index: int, op: Any, i: int) -> _Tensor:
         """The imported tensor an operator reads; every activation is made before it is read."""
@@ -384,6 +398,15 @@ class _Importer:
         pads = (pt + pre[0], pb + pre[1], pl + pre[2], pr + pre[3])
         act = self.fused(index, op)
         b = self.bias(index, op, cout, x, s_w)
+        if depthwise and tuple(oshape[1:3]) == (1, 1) and act == "none" \
+                and forms.depthwise_is_gap(x, y, (h, w_), w_q, s_w, b, pads):
+            # mcutrain's exact global average pool form (tflite_forms)
+            name = f"gap{index}"
+            g_pool = GlobalAvgPool(name=name, input=src.name, output=name)
+            mult, shift = forms.gap_multiplier(x, y, h * w_)
+            self.emit(g_pool, QAvgPool(op=g_pool, x=x, y=y, multiplier=mult, shift=shift), out,
+                      (cout,), y)
+            return
         name = f"{'dw' if groups > 1 else 'conv'}{index}"
         g = Conv(name=name, input=src.name, output=name, in_ch=cin, out_ch=cout, groups=groups,
                  relu=act == "relu", relu6=act == "relu6",
@@ -477,6 +500,17 @@ class _Importer:
         lo, hi = act_range(act, y)
         self.emit(g, QPool(op=g, x=src.q, y=y, act_min=lo, act_max=hi), out,
                   tuple(oshape[1:]), y)
+
+    def float_classifier(self, tail: forms.FloatClassifier, ops: list, out: int) -> None:
+        index = tail.first_op
+        src = self.flatten_to_vector(index, self.source(index, ops[index], tail.input_tensor))
+        nout, nin = tail.w.shape
+        if nin != src.shape[0]:
+            raise self.fail(index + 2, ops[index + 2], f"its float weights take {nin} features, "
+                            f"its input has {src.shape[0]}")
+        name = f"fc{index}"
+        g = Linear(name=name, input=src.name, output=name, in_features=nin, out_features=nout)
+        self.emit(g, QLinearFloat(op=g, x=src.q, w=tail.w, b=tail.b), out, (nout,), src.q)
 
     def mean(self, index: int, op: Any, kind: str) -> None:
         src = self.source(index, op, int(op.inputs[0]))
