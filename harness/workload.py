@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
 # An imported model normalized its inputs its own way (MLTK: raw 0..255 for VWW, [-1, 1) for
-# ResNet-8, per-sample standardization for image_example1); a dataset's [0, 1] values are
-# spread over its whole int8 input range instead: 0 -> -128, 1 -> 127.
+# ResNet-8, per-sample standardization for image_example1); a dataset's [0, 1] image values are
+# spread over its whole int8 input range instead: 0 -> -128, 1 -> 127. Data outside [0, 1]
+# (a series in physical units, scaled with dataset.scale) is quantized with the model's own
+# input QParams, as the model was trained.
 IMPORTED_INPUT = QParams(scale=float(np.float32(1.0 / 255.0)), zero_point=-128)
 
 
@@ -240,7 +242,10 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     scheme = SparseScheme.from_config(training.sparse_update).resolve(qmodel.graph)
     order = np.random.default_rng(data.seed + 1).permutation(len(ds.train_y))
     packing = qmodel.input
-    if model.file is not None and model.file.suffix == ".tflite":
+    if (model.file is not None and model.file.suffix == ".tflite"
+            and float(ds.train_x.min(initial=0.0)) >= 0.0 and float(ds.train_x.max(initial=0.0)) <= 1.0):
+        # Images in [0, 1]: spread over the imported model's int8 input range. Samples in
+        # physical units (a time series in milli-g) keep the model's own input QParams.
         packing = IMPORTED_INPUT
     train_x = pack_images(ds.train_x[order], packing)
     train_y = pack_labels(ds.train_y[order])
