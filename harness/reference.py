@@ -14,7 +14,8 @@ xorshift32 stream seeded once per ``train`` and never reset between steps or epo
    outputs of trainable layers and everything downstream of them: backprop stops at the
    earliest updated conv, whose input gradient is never computed). For each op:
 
-   - Linear (the classifier, always trained): float32 — ``b[j] -= lr * g[j]`` for
+   - Linear (every fully connected layer is trained in full: the classifier and any hidden
+     int8 layer, whose mask is its fused ReLU / ReLU6 clamp's): float32 — ``b[j] -= lr * g[j]`` for
      ``j = 0..N_out-1``, then ``W[j][i] -= lr * (g[j] * x_r[i])`` row-major, no draws;
      int8 — as a conv below (mask, bias, weights ``[j][i]``, one draw per element);
      then ``g_x = W^T g`` with the updated weights.
@@ -22,8 +23,9 @@ xorshift32 stream seeded once per ``train`` and never reset between steps or epo
      ``c = 0..C_out-1`` in order; if ``k > 0``, the weights of the trainable slice in layout
      order ``[c][kh][kw][i]`` with ``i < k`` (depthwise ``[c][kh][kw]`` with ``c < k``);
      then ``g_x`` with the weights as just updated, if the input needs a gradient.
-   - Global average pool: ``g_x = g_y / (H*W)`` broadcast.  Residual add: ``g_y`` to both
-     inputs (a tensor read by several ops sums their gradients).
+   - Global average pool: ``g_x = g_y / (H*W)`` broadcast.  Residual add: ``g_y`` (times
+     its mask if it fuses an activation) to both inputs (a tensor read by several ops sums
+     their gradients).  Max / average pool: ``pool_grad_input``.  Flatten: ``g_y`` reshaped.
 
    Each updated element takes exactly one xorshift32 draw (stochastic mode only), in the order
    above: a layer's biases, then its weights; layers from the classifier towards the input.
@@ -47,7 +49,8 @@ import numpy as np
 from .errors import ScenarioError
 from .model import qops
 from .model.graph import Add, Conv, GlobalAvgPool, Graph, Linear
-from .model.qmodel import QAdd, QAvgPool, QConv, QLayer, QLinear, QLinearFloat, QModel, QParams
+from .model.qmodel import (QAdd, QAvgPool, QConv, QFlatten, QLayer, QLinear, QLinearFloat, QModel,
+                           QParams, QPool)
 from .model.rtmath import DEFAULT_SEED, Xorshift32, fnv1a32, round_nearest, round_stochastic, softmax_xent
 from .sparse.scheme import ResolvedScheme, SparseScheme, requires_grad
 
@@ -136,6 +139,48 @@ def avgpool_grad_input(g_y: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray
     h, w, _ = in_shape
     q = (g_y / np.asarray(h * w, dtype=g_y.dtype)).astype(g_y.dtype)
     return np.broadcast_to(q, in_shape).copy()
+
+
+def pool_grad_input(g_y: np.ndarray, x_q: np.ndarray, layer: QPool) -> np.ndarray:
+    """Input gradient of an int8 max / average pool (docs/arithmetic.md §7), float32, in the
+    C kernel's order: ``g_x = 0``, then per output position (row-major, all channels at once)
+    max adds ``g_y`` at the window's first max tap (window order kh, then kw; taps inside
+    the input), avg adds ``g_y / n`` to each of its ``n`` taps inside the input. With a fused
+    activation an output adds nothing unless ``act_min < u < act_max`` (u its pooled value
+    before the clamp)."""
+    op = layer.op
+    win = op.window
+    h, w, c = x_q.shape
+    ho, wo = g_y.shape[:2]
+    g_x = np.zeros((h, w, c), dtype=np.float32)
+    full = layer.act_min <= -128 and layer.act_max >= 127
+    xi = x_q.astype(np.int32)
+    chans = np.arange(c)
+    for oh in range(ho):
+        h0 = oh * win.sh - win.pt
+        ih0, ih1 = max(h0, 0), min(h0 + win.kh, h)
+        for ow in range(wo):
+            w0 = ow * win.sw - win.pl
+            iw0, iw1 = max(w0, 0), min(w0 + win.kw, w)
+            patch = xi[ih0:ih1, iw0:iw1, :].reshape(-1, c)  # taps in window order
+            g = g_y[oh, ow].astype(np.float32)
+            if op.mode == "max":
+                at = np.argmax(patch, axis=0)  # the first maximum
+                u = patch[at, chans]
+            else:
+                n = patch.shape[0]
+                s = patch.sum(axis=0)
+                u = np.where(s > 0, s + n // 2, s - n // 2)
+                u = np.sign(u) * (np.abs(u) // n)
+            keep = np.ones(c, dtype=bool) if full else (u > layer.act_min) & (u < layer.act_max)
+            if op.mode == "max":
+                ih = ih0 + at // (iw1 - iw0)
+                iw = iw0 + at % (iw1 - iw0)
+                g_x[ih[keep], iw[keep], chans[keep]] += g[keep]
+            else:
+                v = (g / np.float32(n)).astype(np.float32)
+                g_x[ih0:ih1, iw0:iw1, keep] += v[keep]
+    return g_x
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -372,9 +417,17 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             if op.input in state.need:
                 _add_grad(grads, op.input, avgpool_grad_input(g_y, shapes[op.input]))
         elif isinstance(layer, QAdd):
+            if op.name in trace.masks:  # a fused activation: its clamp's mask (§7)
+                g_y = (g_y * trace.masks[op.name][0]).astype(np.float32)
             for name in op.inputs:
                 if name in state.need:
                     _add_grad(grads, name, g_y)
+        elif isinstance(layer, QPool):
+            if op.input in state.need:
+                _add_grad(grads, op.input, pool_grad_input(g_y, t[op.input], layer))
+        elif isinstance(layer, QFlatten):
+            if op.input in state.need:
+                _add_grad(grads, op.input, g_y.reshape(shapes[op.input]))
         else:  # pragma: no cover - QLayer is closed
             raise TypeError(type(layer).__name__)
     return float(loss)

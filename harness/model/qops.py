@@ -181,9 +181,10 @@ def linear_acc(x_q: np.ndarray, layer: QLinear) -> np.ndarray:
 
 
 def linear_s8(x_q: np.ndarray, layer: QLinear) -> tuple[np.ndarray, np.ndarray]:
-    """int8 classifier: returns (int8 logits (N, N_out), mask) with range [-128, 127]."""
+    """int8 fully connected: returns (int8 outputs (N, N_out), mask) with the layer's
+    activation range ([-128, 127] for the classifier, a hidden layer's fused ReLU / ReLU6)."""
     return output_stage(linear_acc(x_q, layer), layer.multiplier, layer.shift,
-                         layer.y.zero_point, -128, 127)
+                         layer.y.zero_point, layer.act_min, layer.act_max)
 
 
 @dataclass(frozen=True)
