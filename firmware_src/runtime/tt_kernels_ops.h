@@ -45,7 +45,8 @@ void tt_pool_max_grad_input_f32(const tt_pool_params *p, const int8_t *x, const 
 void tt_pool_avg_grad_input_f32(const tt_pool_params *p, const int8_t *x, const float *g_y,
                                 float *g_x);
 
-/* Residual add with a fused activation: u as in tt_add_s8, y[i] = clamp(u, act_min, act_max),
+/* Residual add with a fused activation (act_min >= -128, act_max <= 127): u as in tt_add_s8,
+ * y[i] = clamp(u, act_min, act_max),
  * mask bit i (optional, NULL: none) = act_min < u < act_max. y may alias a or b. */
 void tt_add_act_s8(const tt_add_params *p, int32_t act_min, int32_t act_max, const int8_t *a,
                    const int8_t *b, int8_t *y, uint8_t *mask, int32_t n);

@@ -1,19 +1,24 @@
-/* int8 residual add with a fused activation (docs sections 4 and 7): tt_add_s8's u, clamped
- * to the activation's range, and the 1-bit mask act_min < u < act_max. */
+/* int8 residual add with a fused activation (docs sections 4 and 7). tt_add_s8 (its DSP path
+ * where it applies) gives v = clamp(u, -128, 127); since the activation's range lies inside
+ * [-128, 127], clamp(v, act_min, act_max) == clamp(u, act_min, act_max) and
+ * act_min < v < act_max <=> act_min < u < act_max (a u beyond int8 saturates v onto a bound
+ * the mask test excludes), so a second pass over y applies the clamp and writes the mask. */
 #include "tt_kernels.h"
 
 void tt_add_act_s8(const tt_add_params *p, int32_t act_min, int32_t act_max, const int8_t *a,
                    const int8_t *b, int8_t *y, uint8_t *mask, int32_t n)
 {
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t xa = ((int32_t)a[i] - p->a_zp) * (1 << 20);
-        const int32_t xb = ((int32_t)b[i] - p->b_zp) * (1 << 20);
-        const int32_t ra = tt_requantize(xa, p->a_multiplier, p->a_shift);
-        const int32_t rb = tt_requantize(xb, p->b_multiplier, p->b_shift);
-        const int32_t u = tt_requantize(ra + rb, p->out_multiplier, p->out_shift) + p->y_zp;
-        y[i] = (int8_t)(u < act_min ? act_min : (u > act_max ? act_max : u));
-        if (mask) {
-            tt_mask_put(mask, i, u > act_min && u < act_max);
+    tt_add_s8(p, a, b, y, n);
+    if (mask) {
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t v = y[i];
+            y[i] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+            tt_mask_put(mask, i, v > act_min && v < act_max);
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t v = y[i];
+            y[i] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
         }
     }
 }
