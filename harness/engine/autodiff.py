@@ -81,13 +81,21 @@ def forward_program(qmodel: QModel, training: bool) -> tuple[list[Buffer], list[
             steps.append(Step("pool", i, (act(op.input),), (act(op.output),)))
         elif isinstance(layer, QFlatten):
             act(op.output)  # no step: the output is the input's buffer
-        elif isinstance(layer, QLinear) and i != len(qmodel.layers) - 1:
-            writes = (act(op.output),)
+        elif isinstance(layer, QLinear):
+            last = i == len(qmodel.layers) - 1  # the int8 classifier: int8 logits, then float
+            if last:
+                y = f"{op.output}_q"
+                bufs[y] = Buffer(y, "i8", tuple(shapes[op.output]), "activation")
+            else:
+                y = act(op.output)
+            writes = (y,)
             if training:
                 mask = f"mask{i}"
                 bufs[mask] = Buffer(mask, "bits", tuple(shapes[op.output]), "mask")
                 writes += (mask,)
             steps.append(Step("fc_s8", i, (act(op.input),), writes))
+            if last:
+                steps.append(Step("dequantize", i, (y,), (act(op.output, "f32", "logits"),)))
         elif isinstance(layer, QAvgPool):
             steps.append(Step("avgpool", i, (act(op.input),), (act(op.output),)))
         elif isinstance(layer, QLinearFloat):
@@ -95,9 +103,6 @@ def forward_program(qmodel: QModel, training: bool) -> tuple[list[Buffer], list[
                 raise ScenarioError(f"layer {op.name}: the classifier must be the last layer",
                                     "end the model with its fully connected layer")
             steps.append(Step("fc", i, (act(op.input),), (act(op.output, "f32", "logits"),)))
-        elif isinstance(layer, QLinear):
-            raise ScenarioError("the training compiler supports only a float classifier so far",
-                                "set training.classifier: float (the paper's choice)")
         else:  # pragma: no cover
             raise TypeError(layer)
     return list(bufs.values()), steps
@@ -145,7 +150,7 @@ def autodiff(qmodel: QModel) -> Program:
             contribute(i, op.input, g_x)
         elif isinstance(layer, QLinear):
             if g_y in shared:  # the kernel masks g_y in place
-                raise ScenarioError(f"layer {op.name}: a hidden fully connected layer whose output "
+                raise ScenarioError(f"layer {op.name}: a fully connected layer whose output "
                                     "also feeds a residual add cannot be trained yet",
                                     "put a conv between the add and the fully connected layer")
             x = alias.get(op.input, op.input)

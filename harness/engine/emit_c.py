@@ -151,7 +151,8 @@ class _Emitter:
             f"{win.sw}, {win.pt}, {win.pl}, {oh}, {ow}, {layer.act_min}, {layer.act_max}}};\n"))
 
     def fc_s8_params(self, i: int, layer: QLinear) -> None:
-        """A hidden int8 fully connected layer: trained in full (weights and bias in SRAM)."""
+        """An int8 fully connected layer (hidden or the classifier): trained in full (weights
+        and bias in SRAM)."""
         op = layer.op
         self.array(f"L{i}_w", layer.w.astype(np.int8), trainable=True)
         self.array(f"L{i}_bias", layer.b.astype(np.int32), trainable=True)
@@ -260,6 +261,10 @@ class _Emitter:
         if s.kind == "fc_s8":
             mask = w[1] if len(w) > 1 else "NULL"
             return f"tt_fc_s8(&L{i}_p, &L{i}_q, {r[0]}, L{i}_w, L{i}_bias, {w[0]}, {mask});"
+        if s.kind == "dequantize":
+            assert isinstance(layer, QLinear)
+            return (f"tt_dequantize_s8_f32({r[0]}, {layer.op.out_features}, {c_float(layer.y.scale)}, "
+                    f"{layer.y.zero_point}, {w[0]});")
         if s.kind == "fc_s8_backward":
             assert isinstance(layer, QLinear)
             gx = w[0] if w else "NULL"

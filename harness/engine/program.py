@@ -31,9 +31,11 @@ STEP_KINDS = {
     "stream": "the frozen prefix strip by strip (patch.py): input -> its last tensor, via tiles",
     "pool": "int8 max / average pool over a window (output QParams = input's); fused clamp",
     "pool_grad": "gradient of a max / average pool (max: to the first max tap, from the int8 input)",
-    "fc_s8": "hidden int8 fully connected layer with its fused clamp; optional 1-bit mask",
-    "fc_s8_backward": "hidden int8 fully connected: mask, bias and weight update in place, then "
-                      "the input gradient",
+    "fc_s8": "int8 fully connected layer (hidden, or the int8 classifier) with its clamp; "
+             "optional 1-bit mask",
+    "fc_s8_backward": "int8 fully connected: mask, bias and weight update in place, then the "
+                      "input gradient",
+    "dequantize": "the int8 classifier's logits to float32 (the loss reads them)",
 }
 
 

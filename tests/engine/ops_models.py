@@ -35,7 +35,8 @@ def _weight_scales(rng: np.random.Generator, c: int, x: np.ndarray, xq: QParams,
     return (rng.uniform(0.5, 1.5, c) * 2.0 / (127.0 * np.sqrt(fan_in) * x_max)).astype(np.float32)
 
 
-def build(graph: Graph, seed: int, samples: int = 8) -> QModel:
+def build(graph: Graph, seed: int, samples: int = 8, classifier: str = "float") -> QModel:
+    """``classifier="int8"`` quantizes the last Linear too (int8 logits, as imported models have)."""
     rng = np.random.default_rng(seed)
     shapes = graph.shapes()
     x = rng.integers(-128, 128, (samples, *graph.input_shape)).astype(np.int8)
@@ -72,7 +73,7 @@ def build(graph: Graph, seed: int, samples: int = 8) -> QModel:
             layer = QFlatten(op, qps[op.input])
             t = tensors[op.input]
             tensors[op.output] = t.reshape(t.shape[0], -1)
-        elif isinstance(op, Linear) and op is graph.ops[-1]:
+        elif isinstance(op, Linear) and op is graph.ops[-1] and classifier == "float":
             x_real = qmath.dequantize_tensor(tensors[op.input], qps[op.input])
             spread = float(np.abs(x_real).max()) * np.sqrt(op.in_features) + 1e-6
             layer = QLinearFloat(op, qps[op.input],

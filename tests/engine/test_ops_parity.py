@@ -168,3 +168,25 @@ def test_frozen_prefix_streams_through_an_add_with_relu_and_stops_before_a_pool(
         records.append([rec for rec in recs if rec["t"] in ("params", "epoch", "eval")])
     assert records[0] == records[1] == records[2]
     assert records[0][-1]["checksum"] == r.checksum
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_int8_classifier_trains_like_the_reference(rounding):
+    """An int8 classifier (imported models keep theirs): int8 logits dequantized for the loss,
+    then trained like a hidden dense layer, the gradient flowing on to the first conv."""
+    q = build(wand_graph(), seed=0, classifier="int8")
+    assert isinstance(q.layers[-1], QLinear)
+    scheme = SCHEME.resolve(q.graph)
+    c = compile_training(q, scheme, TrainOptions(lr=LR, rounding=rounding))
+    kinds = [s.kind for s in c.train.steps]
+    assert kinds.count("fc_s8_backward") == 2 and "dequantize" in kinds
+    x, y = data(q)
+    dataset = emit_dataset(x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:], EPOCHS)
+    recs = run_host({**c.files(), **dataset}, f"ops-int8cls-{rounding}")
+    r = ref.train(q, scheme, x[:N_TRAIN], y[:N_TRAIN],
+                  ref.TrainConfig(epochs=EPOCHS, lr=LR, rounding=rounding), x[N_TRAIN:], y[N_TRAIN:])
+    params = [rec for rec in recs if rec["t"] == "params"]
+    assert params[0]["checksum"] == ref.param_checksum(q, scheme)
+    assert params[1]["checksum"] == r.checksum != params[0]["checksum"]
+    for rec, want in zip([rec for rec in recs if rec["t"] == "epoch"], r.epoch_loss, strict=True):
+        assert abs(rec["loss_u"] - want * 1e6) <= 2

@@ -18,16 +18,20 @@ void tt_pool_max_s8(const tt_pool_params *p, const int8_t *x, int8_t *y)
             const int32_t iw0 = w0 < 0 ? 0 : w0;
             const int32_t iw1 = w0 + p->kw > p->in_w ? p->in_w : w0 + p->kw;
             int8_t *out = y + (oh * p->out_w + ow) * ch;
+            /* the running max lives in the output row: channels are contiguous in each tap */
             for (int32_t c = 0; c < ch; c++) {
-                int32_t best = -129;
-                for (int32_t ih = ih0; ih < ih1; ih++) {
-                    const int8_t *row = x + (ih * p->in_w) * ch + c;
-                    for (int32_t iw = iw0; iw < iw1; iw++) {
-                        const int32_t v = row[iw * ch];
-                        best = v > best ? v : best;
+                out[c] = -128;
+            }
+            for (int32_t ih = ih0; ih < ih1; ih++) {
+                for (int32_t iw = iw0; iw < iw1; iw++) {
+                    const int8_t *tap = x + (ih * p->in_w + iw) * ch;
+                    for (int32_t c = 0; c < ch; c++) {
+                        out[c] = tap[c] > out[c] ? tap[c] : out[c];
                     }
                 }
-                out[c] = pool_clamp(best, p);
+            }
+            for (int32_t c = 0; c < ch; c++) {
+                out[c] = pool_clamp(out[c], p);
             }
         }
     }
