@@ -190,3 +190,19 @@ def test_int8_classifier_trains_like_the_reference(rounding):
     assert params[1]["checksum"] == r.checksum != params[0]["checksum"]
     for rec, want in zip([rec for rec in recs if rec["t"] == "epoch"], r.epoch_loss, strict=True):
         assert abs(rec["loss_u"] - want * 1e6) <= 2
+
+
+def test_memory_estimate_prices_the_new_ops():
+    """The analytic estimate: the hidden dense layer's int8 weights, int32 bias and mask, the
+    max pool's saved input and the add's ReLU mask (the float classifier as before)."""
+    from harness.sparse.scheme import estimate_memory
+
+    g = lenet_graph()
+    base = estimate_memory(g, SparseScheme(shorthand="last_layer").resolve(g))
+    est = estimate_memory(g, SCHEME.resolve(g))
+    assert base.classifier_bytes == est.classifier_bytes == 72 * 16 + 4 * 16 + 4 * (16 * 4 + 4)
+    # last_layer: masks of the dense layer (16 bits) only; saved: the inputs of both dense layers
+    assert (base.mask_bytes, base.activation_bytes) == (2, 72 + 16)
+    # from the first conv: + the max pool's 12x12x4 input, the add's 6x6x4 mask, conv masks
+    assert est.activation_bytes == 72 + 16 + 16 * 16 * 1 + 12 * 12 * 4
+    assert est.mask_bytes == 2 + 72 + 18 + 18 + 18 + 16
