@@ -38,7 +38,7 @@ def _weight_scales(rng: np.random.Generator, c: int, x: np.ndarray, xq: QParams,
 def build(graph: Graph, seed: int, samples: int = 8, classifier: str = "float") -> QModel:
     """``classifier="int8"`` quantizes the last Linear too (int8 logits, as imported models have)."""
     rng = np.random.default_rng(seed)
-    shapes = graph.shapes()
+    graph.shapes()  # raises if the graph is inconsistent
     x = rng.integers(-128, 128, (samples, *graph.input_shape)).astype(np.int8)
     tensors = {graph.input: x}
     qps = {graph.input: INPUT_QP}
@@ -95,7 +95,6 @@ def build(graph: Graph, seed: int, samples: int = 8, classifier: str = "float") 
             tensors[op.output] = qops.linear_s8(tensors[op.input], layer)[0]
         qps[op.output] = layer.y if hasattr(layer, "y") else qps[op.input]
         layers.append(layer)
-    assert shapes
     return QModel(graph, INPUT_QP, tuple(layers))
 
 

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pytest
 
 from harness import reference as ref
 from harness.boards import REPO, load_board
 from harness.emulators import get_emulator
-from harness.engine.cformat import c_array, c_float
+from harness.engine.cformat import c_array
 from harness.model import qops
 from harness.model.graph import Add, Pool
 from harness.model.qmodel import QAdd, QParams, QPool
