@@ -14,7 +14,8 @@ xorshift32 stream seeded once per ``train`` and never reset between steps or epo
    outputs of trainable layers and everything downstream of them: backprop stops at the
    earliest updated conv, whose input gradient is never computed). For each op:
 
-   - Linear (the classifier, always trained): float32 — ``b[j] -= lr * g[j]`` for
+   - Linear (every fully connected layer is trained in full: the classifier and any hidden
+     int8 layer, whose mask is its fused ReLU / ReLU6 clamp's): float32 — ``b[j] -= lr * g[j]`` for
      ``j = 0..N_out-1``, then ``W[j][i] -= lr * (g[j] * x_r[i])`` row-major, no draws;
      int8 — as a conv below (mask, bias, weights ``[j][i]``, one draw per element);
      then ``g_x = W^T g`` with the updated weights.
@@ -22,8 +23,9 @@ xorshift32 stream seeded once per ``train`` and never reset between steps or epo
      ``c = 0..C_out-1`` in order; if ``k > 0``, the weights of the trainable slice in layout
      order ``[c][kh][kw][i]`` with ``i < k`` (depthwise ``[c][kh][kw]`` with ``c < k``);
      then ``g_x`` with the weights as just updated, if the input needs a gradient.
-   - Global average pool: ``g_x = g_y / (H*W)`` broadcast.  Residual add: ``g_y`` to both
-     inputs (a tensor read by several ops sums their gradients).
+   - Global average pool: ``g_x = g_y / (H*W)`` broadcast.  Residual add: ``g_y`` (times
+     its mask if it fuses an activation) to both inputs (a tensor read by several ops sums
+     their gradients).  Max / average pool: ``pool_grad_input``.  Flatten: ``g_y`` reshaped.
 
    Each updated element takes exactly one xorshift32 draw (stochastic mode only), in the order
    above: a layer's biases, then its weights; layers from the classifier towards the input.
@@ -46,8 +48,9 @@ import numpy as np
 
 from .errors import ScenarioError
 from .model import qops
-from .model.graph import Add, Conv, GlobalAvgPool, Graph, Linear
-from .model.qmodel import QAdd, QAvgPool, QConv, QLayer, QLinear, QLinearFloat, QModel, QParams
+from .model.graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
+from .model.qmodel import (QAdd, QAvgPool, QConv, QFlatten, QLayer, QLinear, QLinearFloat, QModel,
+                           QParams, QPool)
 from .model.rtmath import DEFAULT_SEED, Xorshift32, fnv1a32, round_nearest, round_stochastic, softmax_xent
 from .sparse.scheme import ResolvedScheme, SparseScheme, requires_grad
 
@@ -136,6 +139,92 @@ def avgpool_grad_input(g_y: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray
     h, w, _ = in_shape
     q = (g_y / np.asarray(h * w, dtype=g_y.dtype)).astype(g_y.dtype)
     return np.broadcast_to(q, in_shape).copy()
+
+
+def pool_grad_input(g_y: np.ndarray, x_q: np.ndarray, layer: QPool) -> np.ndarray:
+    """Input gradient of an int8 max / average pool (docs/arithmetic.md §7), float32, in the
+    C kernel's order: ``g_x = 0``, then per output position (row-major, all channels at once)
+    max adds ``g_y`` at the window's first max tap (window order kh, then kw; taps inside
+    the input), avg adds ``g_y / n`` to each of its ``n`` taps inside the input. With a fused
+    activation an output adds nothing unless ``act_min < u < act_max`` (u its pooled value
+    before the clamp)."""
+    op = layer.op
+    win = op.window
+    h, w, c = x_q.shape
+    ho, wo = g_y.shape[:2]
+    g_x = np.zeros((h, w, c), dtype=np.float32)
+    full = layer.act_min <= -128 and layer.act_max >= 127
+    xi = x_q.astype(np.int32)
+    chans = np.arange(c)
+    for oh in range(ho):
+        h0 = oh * win.sh - win.pt
+        ih0, ih1 = max(h0, 0), min(h0 + win.kh, h)
+        for ow in range(wo):
+            w0 = ow * win.sw - win.pl
+            iw0, iw1 = max(w0, 0), min(w0 + win.kw, w)
+            patch = xi[ih0:ih1, iw0:iw1, :].reshape(-1, c)  # taps in window order
+            g = g_y[oh, ow].astype(np.float32)
+            if op.mode == "max":
+                at = np.argmax(patch, axis=0)  # the first maximum
+                u = patch[at, chans]
+            else:
+                n = patch.shape[0]
+                s = patch.sum(axis=0)
+                u = np.where(s > 0, s + n // 2, s - n // 2)
+                u = np.sign(u) * (np.abs(u) // n)
+            keep = np.ones(c, dtype=bool) if full else (u > layer.act_min) & (u < layer.act_max)
+            if op.mode == "max":
+                ih = ih0 + at // (iw1 - iw0)
+                iw = iw0 + at % (iw1 - iw0)
+                g_x[ih[keep], iw[keep], chans[keep]] += g[keep]
+            else:
+                v = (g / np.float32(n)).astype(np.float32)
+                g_x[ih0:ih1, iw0:iw1, keep] += v[keep]
+    return g_x
+
+
+def pool_forward(x: np.ndarray, op: Pool) -> np.ndarray:
+    """Real max / average pool of (H, W, C) or (N, H, W, C): over the taps inside the input."""
+    batch = x[None] if x.ndim == 3 else x
+    if op.mode == "max":
+        taps, _ = qops.pool_windows(batch, op, -np.inf)
+        y = taps.max(axis=0)
+    else:
+        taps, count = qops.pool_windows(batch, op, 0.0)
+        y = taps.sum(axis=0) / count[None, :, :, None].astype(batch.dtype)
+    y = y.astype(x.dtype)
+    return y[0] if x.ndim == 3 else y
+
+
+def pool_grad_input_real(g_y: np.ndarray, x: np.ndarray, op: Pool) -> np.ndarray:
+    """Input gradient of a real pool (one sample): the rules of ``pool_grad_input`` (max: the
+    first max tap in window order; avg: ``g / n`` to the ``n`` taps inside the input)."""
+    win = op.window
+    h, w, c = x.shape
+    g_x = np.zeros(x.shape, dtype=g_y.dtype)
+    chans = np.arange(c)
+    for oh in range(g_y.shape[0]):
+        h0 = oh * win.sh - win.pt
+        ih0, ih1 = max(h0, 0), min(h0 + win.kh, h)
+        for ow in range(g_y.shape[1]):
+            w0 = ow * win.sw - win.pl
+            iw0, iw1 = max(w0, 0), min(w0 + win.kw, w)
+            if op.mode == "max":
+                at = np.argmax(x[ih0:ih1, iw0:iw1, :].reshape(-1, c), axis=0)
+                g_x[ih0 + at // (iw1 - iw0), iw0 + at % (iw1 - iw0), chans] += g_y[oh, ow]
+            else:
+                n = (ih1 - ih0) * (iw1 - iw0)
+                g_x[ih0:ih1, iw0:iw1, :] += g_y[oh, ow] / np.asarray(n, dtype=g_y.dtype)
+    return g_x
+
+
+def _activate(a: np.ndarray, act: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A real ReLU / ReLU6 and its straight-through mask (None without activation)."""
+    if act == "relu6":
+        return np.clip(a, 0, 6), (a > 0) & (a < 6)
+    if act == "relu":
+        return np.maximum(a, 0), a > 0
+    return a, None
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -372,9 +461,17 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             if op.input in state.need:
                 _add_grad(grads, op.input, avgpool_grad_input(g_y, shapes[op.input]))
         elif isinstance(layer, QAdd):
+            if op.name in trace.masks:  # a fused activation: its clamp's mask (§7)
+                g_y = (g_y * trace.masks[op.name][0]).astype(np.float32)
             for name in op.inputs:
                 if name in state.need:
                     _add_grad(grads, name, g_y)
+        elif isinstance(layer, QPool):
+            if op.input in state.need:
+                _add_grad(grads, op.input, pool_grad_input(g_y, t[op.input], layer))
+        elif isinstance(layer, QFlatten):
+            if op.input in state.need:
+                _add_grad(grads, op.input, g_y.reshape(shapes[op.input]))
         else:  # pragma: no cover - QLayer is closed
             raise TypeError(type(layer).__name__)
     return float(loss)
@@ -451,7 +548,8 @@ def param_checksum(qmodel: QModel, scheme: SparseScheme | ResolvedScheme) -> int
 @dataclass(frozen=True)
 class FloatModel:
     """A folded float model: ``params`` keyed ``"<op>.weight"`` / ``"<op>.bias"`` (graph.py),
-    float32, conv weights ``[C_out][K][K][C_in/groups]``. ReLU6 is a real clamp to [0, 6]."""
+    float32, conv weights ``[C_out][K][K][C_in/groups]``. ReLU6 is a real clamp to [0, 6],
+    ReLU to [0, inf); pools follow the int8 rules' windows (taps inside the input only)."""
 
     graph: Graph
     params: Mapping[str, np.ndarray]
@@ -474,7 +572,7 @@ def dequantize(qmodel: QModel) -> FloatModel:
 
 @dataclass(frozen=True)
 class FloatTrace:
-    """Every tensor of a float forward pass and the masks of the ReLU6 clamps (by op name)."""
+    """Every tensor of a float forward pass and the masks of the ReLU / ReLU6 clamps (by op name)."""
 
     logits: np.ndarray
     tensors: dict[str, np.ndarray]
@@ -492,13 +590,27 @@ def float_forward(model: FloatModel, x: np.ndarray) -> FloatTrace:
             if op.relu6:
                 masks[op.name] = (a > 0) & (a < 6)
                 a = np.clip(a, 0, 6)
+            elif op.relu:
+                a, masks[op.name] = _activate(a, "relu")
             t[op.output] = a
         elif isinstance(op, Add):
-            t[op.output] = t[op.inputs[0]] + t[op.inputs[1]]
+            a, m = _activate(t[op.inputs[0]] + t[op.inputs[1]], op.act)
+            if m is not None:
+                masks[op.name] = m
+            t[op.output] = a
         elif isinstance(op, GlobalAvgPool):
             t[op.output] = avgpool_forward(t[op.input])
+        elif isinstance(op, Pool):
+            t[op.output] = pool_forward(t[op.input], op)
+        elif isinstance(op, Flatten):
+            x_in = t[op.input]
+            t[op.output] = x_in.reshape(*x_in.shape[:-3], -1)
         elif isinstance(op, Linear):
-            t[op.output] = linear_forward(t[op.input], p[f"{op.name}.weight"], p[f"{op.name}.bias"])
+            a = linear_forward(t[op.input], p[f"{op.name}.weight"], p[f"{op.name}.bias"])
+            a, m = _activate(a, op.act)
+            if m is not None:
+                masks[op.name] = m
+            t[op.output] = a
         else:  # pragma: no cover - Op is closed
             raise TypeError(op)
     return FloatTrace(t[model.graph.output], t, masks)
@@ -511,8 +623,8 @@ def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
     """Backward of one sample with the scheme's masking, SGD-updating ``model.params`` in place
     in the device's order (bias, weight slice, then ``g_x`` with the updated weights).
 
-    The convs step with ``lr``, the classifier (Linear) with ``classifier_lr`` (None: ``lr``),
-    as ``train_step`` does for a float classifier."""
+    The convs and hidden Linears step with ``lr``, the classifier (the last Linear) with
+    ``classifier_lr`` (None: ``lr``), as ``train_step`` does for a float classifier."""
     graph, p = model.graph, model.params
     need = requires_grad(graph, scheme)
     shapes = graph.shapes()
@@ -542,20 +654,31 @@ def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
                 _add_grad(grads, op.input, conv_grad_input(g_a, w, op, shapes[op.input]))
         elif isinstance(op, Linear):
             w, b = p[f"{op.name}.weight"], p[f"{op.name}.bias"]
-            g_w = linear_grad_weight(g_y, trace.tensors[op.input])
+            mask = trace.masks.get(op.name)  # a hidden layer's ReLU / ReLU6
+            g_a = g_y if mask is None else g_y * mask
+            g_w = linear_grad_weight(g_a, trace.tensors[op.input])
             if record is not None:
-                record[op.name] = (g_y.copy(), g_w)
-            b[...] = b - lr_fc * g_y
-            w[...] = w - lr_fc * g_w
+                record[op.name] = (g_a.copy(), g_w)
+            lr_l = lr_fc if op is graph.ops[-1] else lr_t  # a hidden layer steps like a conv
+            b[...] = b - lr_l * g_a
+            w[...] = w - lr_l * g_w
             if op.input in need:
-                _add_grad(grads, op.input, linear_grad_input(g_y, w))
+                _add_grad(grads, op.input, linear_grad_input(g_a, w))
         elif isinstance(op, GlobalAvgPool):
             if op.input in need:
                 _add_grad(grads, op.input, avgpool_grad_input(g_y, shapes[op.input]))
         elif isinstance(op, Add):
+            mask = trace.masks.get(op.name)
+            g_a = g_y if mask is None else g_y * mask
             for name in op.inputs:
                 if name in need:
-                    _add_grad(grads, name, g_y)
+                    _add_grad(grads, name, g_a)
+        elif isinstance(op, Pool):
+            if op.input in need:
+                _add_grad(grads, op.input, pool_grad_input_real(g_y, trace.tensors[op.input], op))
+        elif isinstance(op, Flatten):
+            if op.input in need:
+                _add_grad(grads, op.input, g_y.reshape(shapes[op.input]))
 
 
 @dataclass(frozen=True)

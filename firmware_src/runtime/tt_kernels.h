@@ -292,4 +292,6 @@ uint32_t tt_checksum_fnv1a_f32(uint32_t h, const float *v, int32_t n);
 }
 #endif
 
+#include "tt_kernels_ops.h" /* pool, add with activation */
+
 #endif /* TT_KERNELS_H */

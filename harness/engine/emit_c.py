@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.qmodel import QAdd, QAvgPool, QConv, QLinearFloat, QModel
+from ..model.qmodel import QAdd, QAvgPool, QConv, QFlatten, QLinear, QLinearFloat, QModel, QPool
 from ..sparse.scheme import ResolvedScheme
 from .cformat import c_array, c_float
 from .memplan import MemoryPlan
@@ -134,8 +134,42 @@ class _Emitter:
                 self.decls.append((f"L{i}_p",
                     f"static const tt_fc_f32_params L{i}_p = {{{layer.op.in_features}, "
                     f"{layer.op.out_features}, {layer.x.zero_point}, {c_float(layer.x.scale)}}};\n"))
-            else:  # pragma: no cover - autodiff rejects other classifiers first
+            elif isinstance(layer, QPool):
+                self.pool_params(i, layer)
+            elif isinstance(layer, QLinear):
+                self.fc_s8_params(i, layer)
+            elif not isinstance(layer, QFlatten):  # pragma: no cover - autodiff rejects others first
                 raise TypeError(layer)
+
+    def pool_params(self, i: int, layer: QPool) -> None:
+        op = layer.op
+        h, w, c = self.q.graph.shapes()[op.input]
+        oh, ow = op.out_hw(h, w)
+        win = op.window
+        self.decls.append((f"L{i}_p",
+            f"static const tt_pool_params L{i}_p = {{{h}, {w}, {c}, {win.kh}, {win.kw}, {win.sh}, "
+            f"{win.sw}, {win.pt}, {win.pl}, {oh}, {ow}, {layer.act_min}, {layer.act_max}}};\n"))
+
+    def fc_s8_params(self, i: int, layer: QLinear) -> None:
+        """An int8 fully connected layer (hidden or the classifier): trained in full (weights
+        and bias in SRAM)."""
+        op = layer.op
+        self.array(f"L{i}_w", layer.w.astype(np.int8), trainable=True)
+        self.array(f"L{i}_bias", layer.b.astype(np.int32), trainable=True)
+        self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
+        self.array(f"L{i}_mult", layer.multiplier, trainable=False)
+        self.array(f"L{i}_shift", layer.shift, trainable=False)
+        self.decls.append((f"L{i}_p",
+            f"static const tt_fc_params L{i}_p = {{{op.in_features}, {op.out_features}, "
+            f"{layer.x.zero_point}, {layer.y.zero_point}, {layer.act_min}, {layer.act_max}}};\n"))
+        self.decls.append((f"L{i}_q",
+            f"static const tt_per_channel_quant L{i}_q = {{L{i}_mult, L{i}_shift}};\n"))
+
+    @staticmethod
+    def add_call(i: int, layer: QAdd, a: str, b: str, y: str, mask: str, n: int) -> str:
+        if layer.act_min <= -128 and layer.act_max >= 127:
+            return f"tt_add_s8(&L{i}_p, {a}, {b}, {y}, {n});"
+        return f"tt_add_act_s8(&L{i}_p, {layer.act_min}, {layer.act_max}, {a}, {b}, {y}, {mask}, {n});"
 
     # -- steps -----------------------------------------------------------------------------
     def buf(self, program: Program, plan: MemoryPlan, name: str) -> str:
@@ -193,8 +227,8 @@ class _Emitter:
                     assert isinstance(layer, QAdd)
                     ta, tb = layer.op.inputs
                     _, w, c = shapes[t_out]
-                    out.append(f"tt_add_s8(&L{li}_p, {at(ta, a)}, {at(tb, a)}, {at(t_out, a)}, "
-                               f"{(b - a) * w * c});")
+                    out.append(self.add_call(li, layer, at(ta, a), at(tb, a), at(t_out, a), "NULL",
+                                             (b - a) * w * c))
         return "\n    ".join(out)
 
     def step(self, s: Step, program: Program, plan: MemoryPlan) -> str:
@@ -214,8 +248,28 @@ class _Emitter:
             h, wd, c = self.q.graph.shapes()[layer.op.input]
             return f"tt_copy_channels_s8({r[0]}, {h * wd}, {c}, {s.k}, {w[0]});"
         if s.kind == "add":
+            assert isinstance(layer, QAdd)
             n = int(np.prod(self.q.graph.shapes()[layer.op.output]))
-            return f"tt_add_s8(&L{i}_p, {r[0]}, {r[1]}, {w[0]}, {n});"
+            return self.add_call(i, layer, r[0], r[1], w[0], w[1] if len(w) > 1 else "NULL", n)
+        if s.kind == "pool":
+            assert isinstance(layer, QPool)
+            return f"tt_pool_{layer.op.mode}_s8(&L{i}_p, {r[0]}, {w[0]});"
+        if s.kind == "pool_grad":
+            assert isinstance(layer, QPool)
+            x = r[1] if len(r) > 1 else "NULL"
+            return f"tt_pool_{layer.op.mode}_grad_input_f32(&L{i}_p, {x}, {r[0]}, {w[0]});"
+        if s.kind == "fc_s8":
+            mask = w[1] if len(w) > 1 else "NULL"
+            return f"tt_fc_s8(&L{i}_p, &L{i}_q, {r[0]}, L{i}_w, L{i}_bias, {w[0]}, {mask});"
+        if s.kind == "dequantize":
+            assert isinstance(layer, QLinear)
+            return (f"tt_dequantize_s8_f32({r[0]}, {layer.op.out_features}, {c_float(layer.y.scale)}, "
+                    f"{layer.y.zero_point}, {w[0]});")
+        if s.kind == "fc_s8_backward":
+            assert isinstance(layer, QLinear)
+            gx = w[0] if w else "NULL"
+            return (f"tt_fc_s8_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_bias, "
+                    f"{c_float(layer.x.scale)}, L{i}_wscale, {r[2]}, {r[0]}, &tt_upd, {gx});")
         if s.kind == "avgpool":
             return f"tt_avgpool_s8(&L{i}_p, {r[0]}, {w[0]});"
         if s.kind == "fc":
@@ -265,6 +319,9 @@ class _Emitter:
                     lines.append(f"h = tt_checksum_fnv1a_s8(h, L{i}_wlo, {_split(layer, k)[0].size});")
                 if self.bias_trainable(i):
                     lines.append(f"h = tt_checksum_fnv1a_s32(h, L{i}_bias, {layer.b.size});")
+            elif isinstance(layer, QLinear):
+                lines.append(f"h = tt_checksum_fnv1a_s8(h, L{i}_w, {layer.w.size});")
+                lines.append(f"h = tt_checksum_fnv1a_s32(h, L{i}_bias, {layer.b.size});")
             elif isinstance(layer, QLinearFloat):
                 lines.append(f"h = tt_checksum_fnv1a_f32(h, L{i}_w, {layer.w.size});")
                 lines.append(f"h = tt_checksum_fnv1a_f32(h, L{i}_b, {layer.b.size});")

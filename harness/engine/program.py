@@ -29,6 +29,13 @@ STEP_KINDS = {
     "grad_accum": "add a second gradient contribution into a tensor's gradient",
     "grad_input_inplace": "a stride-1 depthwise conv's input gradient over its output gradient (inplace.py)",
     "stream": "the frozen prefix strip by strip (patch.py): input -> its last tensor, via tiles",
+    "pool": "int8 max / average pool over a window (output QParams = input's); fused clamp",
+    "pool_grad": "gradient of a max / average pool (max: to the first max tap, from the int8 input)",
+    "fc_s8": "int8 fully connected layer (hidden, or the int8 classifier) with its clamp; "
+             "optional 1-bit mask",
+    "fc_s8_backward": "int8 fully connected: mask, bias and weight update in place, then the "
+                      "input gradient",
+    "dequantize": "the int8 classifier's logits to float32 (the loss reads them)",
 }
 
 

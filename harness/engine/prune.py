@@ -13,7 +13,9 @@ from ..model.qmodel import QConv, QModel
 from ..sparse.scheme import LayerUpdate, ResolvedScheme
 from .program import Buffer, Program, Step
 
-UPDATES = ("bias_update", "weight_update", "fc_backward")
+UPDATES = ("bias_update", "weight_update", "fc_backward", "fc_s8_backward")
+#: Steps whose writes past the first (masks, input gradients) are dropped when nothing reads them.
+_OPTIONAL_WRITES = ("conv", "fc_backward", "add", "fc_s8", "fc_s8_backward")
 
 
 def layer_updates(qmodel: QModel, scheme: ResolvedScheme) -> dict[int, LayerUpdate]:
@@ -61,7 +63,7 @@ def prune(program: Program, qmodel: QModel, scheme: ResolvedScheme) -> Program:
         useful = [w for w in s.writes if w in live]
         if s.kind not in UPDATES and not useful:
             continue
-        if s.kind in ("conv", "fc_backward"):
+        if s.kind in _OPTIONAL_WRITES:
             s = replace(s, writes=tuple(useful))
         kept.append(s)
         live.difference_update(s.writes)

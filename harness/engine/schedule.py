@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..model.qmodel import QConv, QLinearFloat, QModel
+from ..model.qmodel import QConv, QLinear, QLinearFloat, QModel
 from .memplan import Lifetime
 from .program import INPUT, Program
 
@@ -41,5 +41,7 @@ def lifetimes(program: Program, qmodel: QModel | None = None,
                 per_row = kk if layer.op.kind == "depthwise" else kk * s.k
                 out.append(Lifetime(f"grad_w{s.layer}", 4 * rows * per_row, i, end))
             elif s.kind == "fc_backward" and isinstance(layer, QLinearFloat):
+                out.append(Lifetime(f"grad_fc{s.layer}", 4 * (prod(layer.w.shape) + layer.b.size), i, end))
+            elif s.kind == "fc_s8_backward" and isinstance(layer, QLinear):
                 out.append(Lifetime(f"grad_fc{s.layer}", 4 * (prod(layer.w.shape) + layer.b.size), i, end))
     return out

@@ -1,14 +1,15 @@
 """What the training compiler can build today: one check, one clear error.
 
 The graph IR (harness/model/graph.py) describes more than the C runtime implements: imported
-models bring general windows (10x4 kernels, TFLite SAME padding), pools, flatten, activations
-on adds and hidden fully connected layers. ``check_supported`` names the first op the engine
+models bring general windows (10x4 kernels, TFLite SAME padding). Pools (max / average),
+flatten, adds with a fused ReLU / ReLU6 and hidden int8 fully connected layers (trained in
+full, like the classifier) compile. ``check_supported`` names the first op the engine
 cannot compile, why, and what works instead, before any C is written.
 """
 from __future__ import annotations
 
 from ..errors import MctError
-from ..model.graph import Add, Conv, Flatten, Linear, Pool
+from ..model.graph import Conv, Linear
 from ..model.qmodel import QModel
 
 
@@ -28,13 +29,9 @@ def unsupported(qmodel: QModel) -> list[str]:
                            f"(top, bottom, left, right) = ({w.pt}, {w.pb}, {w.pl}, {w.pr}); the "
                            "runtime's conv kernels take square kernels, equal strides and the "
                            "same padding on every side")
-        elif isinstance(op, (Pool, Flatten)):
-            reasons.append(f"{where}: the runtime has no {type(op).__name__.lower()} kernel yet")
-        elif isinstance(op, Add) and op.act != "none":
-            reasons.append(f"{where}: an add with a fused {op.act} has no backward kernel yet")
-        elif isinstance(op, Linear) and (op is not ops[-1] or op.act != "none"):
-            reasons.append(f"{where}: only the last op may be a fully connected layer (the "
-                           "classifier), without an activation")
+        elif isinstance(op, Linear) and op is ops[-1] and op.act != "none":
+            reasons.append(f"{where}: the classifier (the last fully connected layer) takes no "
+                           f"activation, this one fuses a {op.act}")
     return reasons
 
 
@@ -47,4 +44,4 @@ def check_supported(qmodel: QModel) -> None:
             + "\n    ".join(reasons),
             fix="train it with the host reference only, or change those layers to what the "
                 "engine supports (regular conv / depthwise / pointwise, add, global average "
-                "pool, one classifier at the end)")
+                "pool, pools, flatten, hidden fully connected layers, one classifier without activation at the end)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import ScenarioError
-from ..model.graph import Add, Conv, GlobalAvgPool, Graph, Linear
+from ..model.graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 
 SHORTHANDS = ("last_layer", "bias_only", "full")
 KEYS = ("n_bias_update", "manual_weight_idx", "weight_update_ratio", "n_weight_update")
@@ -264,7 +264,8 @@ class LayerUpdate:
 @dataclass(frozen=True)
 class ResolvedScheme:
     """A scheme on one graph: one ``LayerUpdate`` per conv in graph order; the classifier
-    (the final Linear) is always trained."""
+    (the final Linear) and every hidden fully connected layer are always trained in full
+    (the scheme's keys address convs only)."""
 
     graph_name: str
     layers: tuple[LayerUpdate, ...]
@@ -372,10 +373,17 @@ def estimate_memory(graph: Graph, scheme: ResolvedScheme, classifier: str = "flo
                 mask += (math.prod(shapes[op.output]) + 7) // 8
         elif isinstance(op, Linear):
             n = op.in_features * op.out_features
-            cls_bytes += 4 * (n + op.out_features) if classifier == "float" else n + 4 * op.out_features
+            int8 = classifier == "int8" or op is not graph.ops[-1]  # a hidden layer is int8
+            cls_bytes += n + 4 * op.out_features if int8 else 4 * (n + op.out_features)
             act += op.in_features
-            if classifier == "int8":
+            if int8:
                 mask += (op.out_features + 7) // 8
-        elif not isinstance(op, (Add, GlobalAvgPool)):  # pragma: no cover - Op is closed
+        elif isinstance(op, Add):
+            if op.act != "none" and op.output in need:
+                mask += (math.prod(shapes[op.output]) + 7) // 8
+        elif isinstance(op, Pool):
+            if op.mode == "max" and op.output in need:  # the backward finds the max tap again
+                act += math.prod(shapes[op.input])
+        elif not isinstance(op, (GlobalAvgPool, Flatten)):  # pragma: no cover - Op is closed
             raise TypeError(op)
     return MemoryEstimate(weight, bias, cls_bytes, act, mask)
