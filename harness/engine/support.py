@@ -8,7 +8,7 @@ cannot compile, why, and what works instead, before any C is written.
 from __future__ import annotations
 
 from ..errors import MctError
-from ..model.graph import Add, Conv, Flatten, Linear, Pool
+from ..model.graph import Add, Flatten, Linear, Pool
 from ..model.qmodel import QModel
 
 
@@ -22,13 +22,7 @@ def unsupported(qmodel: QModel) -> list[str]:
     ops = qmodel.graph.ops
     for i, op in enumerate(ops):
         where = f"op {i} '{op.name}' ({type(op).__name__})"
-        if isinstance(op, Conv) and not op.window.regular:
-            w = op.window
-            reasons.append(f"{where}: a {w.kh}x{w.kw} kernel, stride {w.sh}x{w.sw}, padding "
-                           f"(top, bottom, left, right) = ({w.pt}, {w.pb}, {w.pl}, {w.pr}); the "
-                           "runtime's conv kernels take square kernels, equal strides and the "
-                           "same padding on every side")
-        elif isinstance(op, (Pool, Flatten)):
+        if isinstance(op, (Pool, Flatten)):
             reasons.append(f"{where}: the runtime has no {type(op).__name__.lower()} kernel yet")
         elif isinstance(op, Add) and op.act != "none":
             reasons.append(f"{where}: an add with a fused {op.act} has no backward kernel yet")

@@ -30,7 +30,7 @@ def random_params(graph: Graph, seed: int) -> dict[str, np.ndarray]:
     params: dict[str, np.ndarray] = {}
     for op in graph.ops:
         if isinstance(op, Conv):
-            fan_in = op.kernel * op.kernel * (op.in_ch // op.groups)
+            fan_in = op.window.kh * op.window.kw * (op.in_ch // op.groups)
             params[f"{op.name}.weight"] = _uniform(rng, op.weight_shape, math.sqrt(6.0 / fan_in))
             params[f"{op.name}.bias"] = np.zeros(op.out_ch, np.float32)
             if op.bn:

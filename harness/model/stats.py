@@ -72,7 +72,7 @@ def model_stats(graph: Graph) -> ModelStats:
     for op in graph.ops:
         if isinstance(op, Conv):
             ish, osh = shapes[op.input], shapes[op.output]
-            per_out = op.kernel * op.kernel * (op.in_ch // op.groups)
+            per_out = op.window.kh * op.window.kw * (op.in_ch // op.groups)
             layers.append(LayerStats(op.name, op.kind, ish, osh, op.out_ch * per_out + op.out_ch,
                                      osh[0] * osh[1] * op.out_ch * per_out))
         elif isinstance(op, Linear):

@@ -34,7 +34,8 @@ P = ct.c_void_p
 class ConvParams(ct.Structure):
     _fields_ = [(n, i32) for n in ("in_h", "in_w", "in_c", "out_c", "kernel", "stride", "pad",
                                    "k", "x_zp", "y_zp", "act_min", "act_max",
-                                   "x_row0", "out_row0", "out_rows")]
+                                   "x_row0", "out_row0", "out_rows", "kernel_w", "stride_w",
+                                   "pad_bottom", "pad_left", "pad_right")]
 
 
 class PerChannelQuant(ct.Structure):
