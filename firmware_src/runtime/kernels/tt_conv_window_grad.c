@@ -148,6 +148,8 @@ void tt_conv2d_win_grad_input_f32(const tt_conv_params *p, const float *g_a, con
     }
 }
 
+/* Each input position's channels side by side: g_x starts at 0.0f and takes the terms of
+ * its taps in order kh, kw (the same sums as one accumulator per element). */
 void tt_dwconv2d_win_grad_input_f32(const tt_conv_params *p, const float *g_a,
                                     const int8_t *w_lo, const int8_t *w_hi,
                                     const float *w_scale, float *g_x)
@@ -157,24 +159,29 @@ void tt_dwconv2d_win_grad_input_f32(const tt_conv_params *p, const float *g_a,
     const int32_t out_h = tt_conv_out_h(p), out_w = tt_conv_out_w(p);
     for (int32_t ih = 0; ih < in_h; ih++) {
         for (int32_t iw = 0; iw < in_w; iw++) {
+            float *gx = g_x + (ih * in_w + iw) * ch;
             for (int32_t c = 0; c < ch; c++) {
-                const int8_t *wc = c < k ? w_lo + c * taps : w_hi + (c - k) * taps;
-                const float s = w_scale[c];
-                float acc = 0.0f;
-                for (int32_t kh = 0; kh < kh_n; kh++) {
-                    const int32_t oh = win_out_of(ih, kh, p->stride, p->pad, out_h);
-                    if (oh < 0) {
+                gx[c] = 0.0f;
+            }
+            for (int32_t kh = 0; kh < kh_n; kh++) {
+                const int32_t oh = win_out_of(ih, kh, p->stride, p->pad, out_h);
+                if (oh < 0) {
+                    continue;
+                }
+                for (int32_t kw = 0; kw < kw_n; kw++) {
+                    const int32_t ow = win_out_of(iw, kw, p->stride_w, p->pad_left, out_w);
+                    if (ow < 0) {
                         continue;
                     }
-                    for (int32_t kw = 0; kw < kw_n; kw++) {
-                        const int32_t ow = win_out_of(iw, kw, p->stride_w, p->pad_left, out_w);
-                        if (ow < 0) {
-                            continue;
-                        }
-                        acc = acc + g_a[(oh * out_w + ow) * ch + c] * (s * (float)wc[kh * kw_n + kw]);
+                    const float *ga = g_a + (oh * out_w + ow) * ch;
+                    const int32_t tap = kh * kw_n + kw;
+                    for (int32_t c = 0; c < k; c++) {
+                        gx[c] = gx[c] + ga[c] * (w_scale[c] * (float)w_lo[c * taps + tap]);
+                    }
+                    for (int32_t c = k; c < ch; c++) {
+                        gx[c] = gx[c] + ga[c] * (w_scale[c] * (float)w_hi[(c - k) * taps + tap]);
                     }
                 }
-                g_x[(ih * in_w + iw) * ch + c] = acc;
             }
         }
     }

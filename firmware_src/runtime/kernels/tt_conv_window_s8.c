@@ -91,6 +91,20 @@ void tt_conv2d_win_s8(const tt_conv_params *p, const tt_per_channel_quant *q, co
     }
 }
 
+#define WIN_DW_CB 32 /* channels per block (int32 accumulators on the stack) */
+
+/* acc[j] += sum over the taps of (x[c0 + j] - x_zp) * w[c0 + j][tap], j < n, reading the
+ * weights of channels c0 .. c0 + n - 1 from wb = their rows' first tap (taps per row). */
+static inline __attribute__((always_inline)) void win_dw_taps(
+    int32_t *acc, const int8_t *xp, const int8_t *wb, int32_t n, int32_t taps, int32_t x_zp)
+{
+    for (int32_t j = 0; j < n; j++) {
+        acc[j] += ((int32_t)xp[j] - x_zp) * (int32_t)wb[j * taps];
+    }
+}
+
+/* Output positions one at a time, blocks of WIN_DW_CB channels side by side over the taps
+ * inside the input (each channel's integer sum is the reference's). */
 void tt_dwconv2d_win_s8(const tt_conv_params *p, const tt_per_channel_quant *q, const int8_t *x,
                         const int8_t *w_lo, const int8_t *w_hi, const int32_t *bias, int8_t *y,
                         uint8_t *mask)
@@ -100,6 +114,7 @@ void tt_dwconv2d_win_s8(const tt_conv_params *p, const tt_per_channel_quant *q, 
     const int32_t k = p->k, x_zp = p->x_zp;
     const int32_t out_h = tt_conv_out_h(p), out_w = tt_conv_out_w(p);
     const int32_t oh_end = p->out_rows > 0 ? p->out_row0 + p->out_rows : out_h;
+    int32_t acc[WIN_DW_CB];
     int32_t e = 0;
     for (int32_t oh = p->out_row0; oh < oh_end; oh++) {
         int32_t kh0, kh1;
@@ -109,19 +124,34 @@ void tt_dwconv2d_win_s8(const tt_conv_params *p, const tt_per_channel_quant *q, 
             int32_t kw0, kw1;
             win_taps(ow, p->stride_w, p->pad_left, kw_n, in_w, &kw0, &kw1);
             const int32_t iw0 = ow * p->stride_w - p->pad_left;
-            for (int32_t c = 0; c < ch; c++) {
-                const int8_t *wc = c < k ? w_lo + c * taps : w_hi + (c - k) * taps;
-                int32_t acc = bias ? bias[c] : 0;
+            for (int32_t c0 = 0; c0 < ch; c0 += WIN_DW_CB) {
+                const int32_t n = ch - c0 < WIN_DW_CB ? ch - c0 : WIN_DW_CB;
+                /* channels [c0, c0 + n_lo) are in w_lo, the rest of the block in w_hi */
+                const int32_t n_lo = k <= c0 ? 0 : (k - c0 < n ? k - c0 : n);
+                for (int32_t j = 0; j < n; j++) {
+                    acc[j] = bias ? bias[c0 + j] : 0;
+                }
                 for (int32_t kh = kh0; kh < kh1; kh++) {
-                    const int8_t *xr = x + ((ih0 + kh - p->x_row0) * in_w + iw0) * ch + c;
-                    const int8_t *wr = wc + kh * kw_n;
+                    const int8_t *xr = x + ((ih0 + kh - p->x_row0) * in_w + iw0) * ch + c0;
                     for (int32_t kw = kw0; kw < kw1; kw++) {
-                        acc += ((int32_t)xr[kw * ch] - x_zp) * (int32_t)wr[kw];
+                        const int32_t tap = kh * kw_n + kw;
+                        if (n_lo > 0) {
+                            win_dw_taps(acc, xr + kw * ch, w_lo + c0 * taps + tap, n_lo, taps,
+                                        x_zp);
+                        }
+                        if (n_lo < n) {
+                            win_dw_taps(acc + n_lo, xr + kw * ch + n_lo,
+                                        w_hi + (c0 + n_lo - k) * taps + tap, n - n_lo, taps,
+                                        x_zp);
+                        }
                     }
                 }
-                y[e] = tt_output_s8(acc, q->multiplier[c], q->shift[c], p->y_zp, p->act_min,
-                                    p->act_max, mask, e);
-                e++;
+                for (int32_t j = 0; j < n; j++) {
+                    const int32_t c = c0 + j;
+                    y[e] = tt_output_s8(acc[j], q->multiplier[c], q->shift[c], p->y_zp,
+                                        p->act_min, p->act_max, mask, e);
+                    e++;
+                }
             }
         }
     }
