@@ -27,7 +27,6 @@ from harness.model.qmodel import QModel
 from harness.model.quantize import quantize_model
 from harness.model.random_init import random_params
 from harness.pipeline import FIRMWARE_SRC
-from harness.records import scan_records
 from harness.sparse.scheme import SparseScheme
 from harness.toolchain import build_firmware
 
@@ -160,3 +159,28 @@ def test_streamed_prefix_through_irregular_layers_prints_the_same_records():
     assert all(r == first for r in rest)
     r = ref.train(q, scheme, xt, yt, ref.TrainConfig(epochs=1, lr=0.02), xe, ye)
     assert [x for x in first if x["t"] == "params"][-1]["checksum"] == r.checksum
+
+
+def test_inplace_depthwise_gradient_only_for_regular_windows():
+    """A stride-1 depthwise whose output has its input's shape but a 3x1 window keeps the
+    out-of-place gradient (tt_dwconv2d_grad_input_inplace_f32 takes K x K windows); the
+    regular 3x3 one beside it is rewritten."""
+    from harness.engine.autodiff import autodiff
+    from harness.engine.inplace import inplace_dw_grads
+    from harness.engine.prune import prune
+
+    g = Graph("dw-inplace", (8, 6, 1), (
+        Conv("c0", "input", "t0", 1, 16, 3, padding=1, relu6=True),
+        Conv("c1", "t0", "t1", 16, 16, 3, groups=16, kernel_w=1, pads=(1, 1, 0, 0), relu6=True),
+        Conv("c2", "t1", "t2", 16, 16, 3, padding=1, groups=16, relu6=True),
+        Conv("c3", "t2", "t3", 16, 8, 1),
+        GlobalAvgPool("p4", "t3", "t4"),
+        Linear("fc", "t4", "logits", 8, 3),
+    ))
+    calib = np.random.default_rng(0).random((2, *g.input_shape)).astype(np.float32)
+    q = quantize_model(g, random_params(g, 0), calib)
+    scheme = SparseScheme(n_bias_update=4).resolve(g)
+    program = inplace_dw_grads(prune(autodiff(q), q, scheme), q)
+    kinds = {q.layers[s.layer].op.name: s.kind for s in program.steps
+             if s.kind in ("grad_input", "grad_input_inplace")}
+    assert kinds["c1"] == "grad_input" and kinds["c2"] == "grad_input_inplace"
