@@ -58,9 +58,10 @@ typedef struct {
      * height, the vertical stride and the top padding. A regular window (square kernel, equal
      * strides, one padding on every side) repeats them: kernel_w == kernel, stride_w == stride,
      * pad_bottom == pad_left == pad_right == pad. The kernels of this header read only kernel,
-     * stride and pad; the *_win kernels read all eight. */
-    int32_t kernel_w, stride_w;
-    int32_t pad_bottom, pad_left, pad_right;
+     * stride and pad; the *_win kernels read all eight. Narrow types: 8 bytes more per
+     * (const, flash) parameter struct of every layer and strip. */
+    int16_t kernel_w, stride_w;
+    int8_t pad_bottom, pad_left, pad_right;
 } tt_conv_params;
 
 /* Per output channel integer multipliers (docs section 3), arrays of [C_out]. */

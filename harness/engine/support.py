@@ -8,12 +8,18 @@ cannot compile, why, and what works instead, before any C is written.
 from __future__ import annotations
 
 from ..errors import MctError
-from ..model.graph import Add, Flatten, Linear, Pool
+from ..model.graph import Add, Conv, Flatten, Linear, Pool
 from ..model.qmodel import QModel
 
 
 class EngineUnsupported(MctError):
     """The model uses an op or a window the training compiler does not implement."""
+
+
+def _window_fits(op: Conv) -> bool:
+    """The window fits tt_conv_params' narrow fields (kernel_w, stride_w: int16; pads: int8)."""
+    w = op.window
+    return max(w.kh, w.kw, w.sh, w.sw) <= 32767 and max(w.pt, w.pb, w.pl, w.pr) <= 127
 
 
 def unsupported(qmodel: QModel) -> list[str]:
@@ -22,7 +28,12 @@ def unsupported(qmodel: QModel) -> list[str]:
     ops = qmodel.graph.ops
     for i, op in enumerate(ops):
         where = f"op {i} '{op.name}' ({type(op).__name__})"
-        if isinstance(op, (Pool, Flatten)):
+        if isinstance(op, Conv) and not _window_fits(op):
+            w = op.window
+            reasons.append(f"{where}: a {w.kh}x{w.kw} kernel, stride {w.sh}x{w.sw}, padding "
+                           f"({w.pt}, {w.pb}, {w.pl}, {w.pr}) is too large for tt_conv_params "
+                           "(kernel and stride at most 32767, padding at most 127)")
+        elif isinstance(op, (Pool, Flatten)):
             reasons.append(f"{where}: the runtime has no {type(op).__name__.lower()} kernel yet")
         elif isinstance(op, Add) and op.act != "none":
             reasons.append(f"{where}: an add with a fused {op.act} has no backward kernel yet")
