@@ -184,3 +184,16 @@ def test_inplace_depthwise_gradient_only_for_regular_windows():
     kinds = {q.layers[s.layer].op.name: s.kind for s in program.steps
              if s.kind in ("grad_input", "grad_input_inplace")}
     assert kinds["c1"] == "grad_input" and kinds["c2"] == "grad_input_inplace"
+
+
+def test_windows_too_large_for_the_params_struct_are_refused():
+    from harness.engine.support import EngineUnsupported
+    from harness.model.qmodel import QParams
+
+    g = Graph("huge-pad", (4, 4, 1), (
+        Conv("c0", "input", "t0", 1, 4, 3, pads=(200, 0, 1, 1)),
+        GlobalAvgPool("p1", "t0", "t1"),
+        Linear("fc", "t1", "logits", 4, 2),
+    ))
+    with pytest.raises(EngineUnsupported, match=r"op 0 'c0'.*padding at most 127"):
+        check_supported(QModel(g, QParams(1 / 255, -128), ()))
