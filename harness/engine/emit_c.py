@@ -23,6 +23,7 @@ from .program import INPUT, Program, Step
 from .prune import layer_updates
 
 _KERNEL = {"conv": "tt_conv2d", "depthwise": "tt_dwconv2d", "pointwise": "tt_pwconv"}
+_CTYPE = {"i8": "int8_t", "f32": "float", "bits": "uint8_t"}
 
 
 def _kernel(op: Conv) -> str:
@@ -44,7 +45,6 @@ def _window_tail(op: Conv) -> str:
     """kernel_w, stride_w, pad_bottom, pad_left, pad_right."""
     w = op.window
     return f"{w.kw}, {w.sw}, {w.pb}, {w.pl}, {w.pr}"
-_CTYPE = {"i8": "int8_t", "f32": "float", "bits": "uint8_t"}
 
 
 @dataclass(frozen=True)

@@ -197,3 +197,28 @@ def test_windows_too_large_for_the_params_struct_are_refused():
     ))
     with pytest.raises(EngineUnsupported, match=r"op 0 'c0'.*padding at most 127"):
         check_supported(QModel(g, QParams(1 / 255, -128), ()))
+
+
+def test_padded_1x1_conv_runs_the_conv_kernels():
+    """tt_pwconv_* take pad 0: a 1x1 layer with padding (regular or not) is emitted as a conv
+    (its border outputs are the bias alone), and trains like the reference."""
+    g = Graph("pad1x1", (6, 5, 3), (
+        Conv("c0", "input", "t0", 3, 8, 1, padding=1, relu6=True),            # 8x7
+        Conv("c1", "t0", "t1", 8, 6, 1, pads=(0, 1, 1, 0), relu6=True),       # 9x8
+        GlobalAvgPool("p2", "t1", "t2"),
+        Linear("fc", "t2", "logits", 6, 3),
+    ))
+    calib = np.random.default_rng(0).random((2, *g.input_shape)).astype(np.float32)
+    q = quantize_model(g, random_params(g, 0), calib)
+    scheme = SparseScheme(n_bias_update=2, manual_weight_idx=(0, 1),
+                          weight_update_ratio=(1.0, 0.5)).resolve(g)
+    c = compile_training(q, scheme, TrainOptions(lr=0.02))
+    assert "tt_conv2d_s8(&L0_p" in c.emitted.source and "tt_conv2d_win_s8(&L1_p" in c.emitted.source
+    assert "tt_pwconv" not in c.emitted.source
+    rng = np.random.default_rng(2)
+    x = rng.integers(-128, 128, (10, 6, 5, 3)).astype(np.int8)
+    y = rng.integers(0, 3, 10)
+    recs = run_host({**c.files(), **emit_dataset(x[:6], y[:6], x[6:], y[6:], epochs=1)}, "pad1x1")
+    r = ref.train(q, scheme, x[:6], y[:6], ref.TrainConfig(epochs=1, lr=0.02), x[6:], y[6:])
+    params = [rec for rec in recs if rec["t"] == "params"]
+    assert params[-1]["checksum"] == r.checksum != params[0]["checksum"]
