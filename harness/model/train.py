@@ -35,6 +35,11 @@ Params = dict[str, np.ndarray]
 # --- ops -------------------------------------------------------------------------------
 
 def _out_hw(op: Conv, h: int, w: int) -> tuple[int, int]:
+    win = op.window
+    if not win.regular:  # the ops below read kernel / stride / padding only
+        raise ValueError(f"{op.name}: float training takes square kernels, equal strides and one "
+                         f"padding on every side, not a {win.kh}x{win.kw} kernel, stride "
+                         f"{win.sh}x{win.sw}, padding ({win.pt}, {win.pb}, {win.pl}, {win.pr})")
     ho, wo = op.out_hw(h, w)
     if ho < 1 or wo < 1:
         raise ValueError(f"{op.name}: input {h}x{w} too small for kernel {op.kernel}")

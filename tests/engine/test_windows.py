@@ -222,3 +222,13 @@ def test_padded_1x1_conv_runs_the_conv_kernels():
     r = ref.train(q, scheme, x[:6], y[:6], ref.TrainConfig(epochs=1, lr=0.02), x[6:], y[6:])
     params = [rec for rec in recs if rec["t"] == "params"]
     assert params[-1]["checksum"] == r.checksum != params[0]["checksum"]
+
+
+def test_float_pretraining_refuses_general_windows_by_name():
+    """harness.model.train (float pretraining) takes regular windows only: one clear error
+    naming the layer and its window, never a wrong gradient."""
+    from harness.model import train
+
+    g = window_graph()
+    with pytest.raises(ValueError, match=r"c0: float training .* 4x3 kernel, stride 2x1"):
+        train.forward_float(g, train.init_params(g, 0), np.zeros((1, *INPUT), np.float32))
