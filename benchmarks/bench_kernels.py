@@ -60,7 +60,8 @@ int main(void)
     for (uint32_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         const bench_layer *l = &layers[i];
         tt_conv_params p = {l->h, l->w, l->c_in, l->c_out, l->kernel, l->stride, l->pad, 0,
-                            -128, -5, -128, 127, 0, 0, 0};
+                            -128, -5, -128, 127, 0, 0, 0,
+                            l->kernel, l->stride, l->pad, l->pad, l->pad};
         const int32_t out_h = tt_conv_out_dim(l->h, l->kernel, l->stride, l->pad);
         tt_mark_region_begin();
         if (l->op == 3) {

@@ -66,20 +66,21 @@ ROUNDING = ("nearest", "stochastic")
 # Tensors are (H, W, C) or (N,); conv forward also takes a leading batch axis. Every op works
 # in the dtype it is given (float32 on the training paths, float64 in the gradient checks).
 
-def _pad(x: np.ndarray, p: int) -> np.ndarray:
-    if not p:
+def _pad(x: np.ndarray, op: Conv) -> np.ndarray:
+    """``x`` with the window's zero padding per side on its H and W axes."""
+    w = op.window
+    if not (w.pt or w.pb or w.pl or w.pr):
         return x
-    width = [(0, 0)] * (x.ndim - 3) + [(p, p), (p, p), (0, 0)]
+    width = [(0, 0)] * (x.ndim - 3) + [(w.pt, w.pb), (w.pl, w.pr), (0, 0)]
     return np.pad(x, width)
 
 
 def _patches(x: np.ndarray, op: Conv) -> np.ndarray:
-    """Input windows of every output position: (..., Ho, Wo, C, K, K), a view."""
-    xp = _pad(x, op.padding)
-    win = np.lib.stride_tricks.sliding_window_view(xp, (op.kernel, op.kernel), axis=(-3, -2))
-    s = op.stride
+    """Input windows of every output position: (..., Ho, Wo, C, KH, KW), a view."""
+    win = op.window
+    view = np.lib.stride_tricks.sliding_window_view(_pad(x, op), (win.kh, win.kw), axis=(-3, -2))
     h, w = op.out_hw(x.shape[-3], x.shape[-2])
-    return win[..., : s * (h - 1) + 1 : s, : s * (w - 1) + 1 : s, :, :, :]
+    return view[..., : win.sh * (h - 1) + 1 : win.sh, : win.sw * (w - 1) + 1 : win.sw, :, :, :]
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, op: Conv) -> np.ndarray:
@@ -99,29 +100,29 @@ def conv_grad_bias(g_a: np.ndarray) -> np.ndarray:
 
 
 def conv_grad_weight(g_a: np.ndarray, x: np.ndarray, op: Conv, k: int) -> np.ndarray:
-    """Gradient of the trainable weight slice: ``[C_out, K, K, k]`` (depthwise ``[k, K, K, 1]``)."""
+    """Gradient of the trainable weight slice: ``[C_out, KH, KW, k]`` (depthwise ``[k, KH, KW, 1]``)."""
     pt = _patches(x, op)
     if op.kind == "depthwise":
         return np.einsum("hwc,hwckl->ckl", g_a[..., :k], pt[:, :, :k])[..., None]
     _check_dense(op)
-    gw = np.tensordot(g_a, pt[:, :, :k], axes=([0, 1], [0, 1]))  # (C_out, k, K, K)
+    gw = np.tensordot(g_a, pt[:, :, :k], axes=([0, 1], [0, 1]))  # (C_out, k, KH, KW)
     return gw.transpose(0, 2, 3, 1)
 
 
 def conv_grad_input(g_a: np.ndarray, w: np.ndarray, op: Conv, in_shape: tuple[int, ...]) -> np.ndarray:
     """``g_x[i] = sum over (c, taps) of g_a * w`` (the transposed conv), shape ``in_shape``."""
     h, wd, c = in_shape
-    p, s, kk = op.padding, op.stride, op.kernel
+    win = op.window
     ho, wo = g_a.shape[0], g_a.shape[1]
-    g = np.zeros((h + 2 * p, wd + 2 * p, c), dtype=np.result_type(g_a, w))
-    for kh in range(kk):
-        for kw in range(kk):
-            dst = g[kh : kh + s * (ho - 1) + 1 : s, kw : kw + s * (wo - 1) + 1 : s, :]
+    g = np.zeros((h + win.pt + win.pb, wd + win.pl + win.pr, c), dtype=np.result_type(g_a, w))
+    for kh in range(win.kh):
+        for kw in range(win.kw):
+            dst = g[kh : kh + win.sh * (ho - 1) + 1 : win.sh, kw : kw + win.sw * (wo - 1) + 1 : win.sw, :]
             if op.kind == "depthwise":
                 dst += g_a * w[:, kh, kw, 0]
             else:
                 dst += g_a @ w[:, kh, kw, :]
-    return g[p : p + h, p : p + wd, :]
+    return g[win.pt : win.pt + h, win.pl : win.pl + wd, :]
 
 
 def _check_dense(op: Conv) -> None:

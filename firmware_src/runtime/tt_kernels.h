@@ -54,6 +54,14 @@ typedef struct {
     int32_t x_row0;   /* the image row held in x[0]: x points at an input tile whose first row is image row x_row0 */
     int32_t out_row0; /* compute output rows [out_row0, out_row0 + out_rows) of the full layer ... */
     int32_t out_rows; /* ... 0 means all rows (out_row0 must then be 0) */
+    /* The general window (tt_conv_window.h): kernel / stride / pad above are then the kernel's
+     * height, the vertical stride and the top padding. A regular window (square kernel, equal
+     * strides, one padding on every side) repeats them: kernel_w == kernel, stride_w == stride,
+     * pad_bottom == pad_left == pad_right == pad. The kernels of this header read only kernel,
+     * stride and pad; the *_win kernels read all eight. Narrow types: 8 bytes more per
+     * (const, flash) parameter struct of every layer and strip. */
+    int16_t kernel_w, stride_w;
+    int8_t pad_bottom, pad_left, pad_right;
 } tt_conv_params;
 
 /* Per output channel integer multipliers (docs section 3), arrays of [C_out]. */
@@ -292,6 +300,7 @@ uint32_t tt_checksum_fnv1a_f32(uint32_t h, const float *v, int32_t n);
 }
 #endif
 
+#include "tt_conv_window.h"
 #include "tt_kernels_ops.h" /* pool, add with activation */
 
 #endif /* TT_KERNELS_H */

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.graph import Conv
 from ..model.qmodel import QAdd, QAvgPool, QConv, QFlatten, QLinear, QLinearFloat, QModel, QPool
 from ..sparse.scheme import ResolvedScheme
 from .cformat import c_array, c_float
@@ -23,6 +24,27 @@ from .prune import layer_updates
 
 _KERNEL = {"conv": "tt_conv2d", "depthwise": "tt_dwconv2d", "pointwise": "tt_pwconv"}
 _CTYPE = {"i8": "int8_t", "f32": "float", "bits": "uint8_t"}
+
+
+def _kernel(op: Conv) -> str:
+    """The C kernel family of a conv layer: the fast regular kernels, or for a general window
+    (tt_conv_window.h) the *_win ones (a pointwise layer with one runs the conv kernels)."""
+    if op.window.regular:
+        # tt_pwconv_s8 & co. take pad 0: a padded 1x1 layer runs the regular conv kernels
+        return "tt_conv2d" if op.kind == "pointwise" and op.window.pt else _KERNEL[op.kind]
+    return "tt_dwconv2d_win" if op.kind == "depthwise" else "tt_conv2d_win"
+
+
+def _window_fields(op: Conv) -> str:
+    """kernel, stride, pad (the regular window, or height / vertical / top of a general one)."""
+    w = op.window
+    return f"{w.kh}, {w.sh}, {w.pt}"
+
+
+def _window_tail(op: Conv) -> str:
+    """kernel_w, stride_w, pad_bottom, pad_left, pad_right."""
+    w = op.window
+    return f"{w.kw}, {w.sw}, {w.pb}, {w.pl}, {w.pr}"
 
 
 @dataclass(frozen=True)
@@ -114,8 +136,9 @@ class _Emitter:
                 h, w, _ = self.q.graph.shapes()[op.input]
                 self.decls.append((f"L{i}_p",
                     f"static const tt_conv_params L{i}_p = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
-                    f"{op.kernel}, {op.stride}, {op.padding}, {k}, {layer.x.zero_point}, "
-                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, 0, 0, 0}};\n"))
+                    f"{_window_fields(op)}, {k}, {layer.x.zero_point}, "
+                    f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, 0, 0, 0, "
+                    f"{_window_tail(op)}}};\n"))
                 self.decls.append((f"L{i}_q",
                     f"static const tt_per_channel_quant L{i}_q = {{L{i}_mult, L{i}_shift}};\n"))
             elif isinstance(layer, QAdd):
@@ -216,12 +239,13 @@ class _Emitter:
                     x0 = 0 if op.input == self.q.graph.input else have[op.input][0]
                     name = f"S{si}_L{li}_p"
                     decl = (f"static const tt_conv_params {name} = {{{h}, {w}, {op.in_ch}, {op.out_ch}, "
-                            f"{op.kernel}, {op.stride}, {op.padding}, 0, {layer.x.zero_point}, "
-                            f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, {x0}, {a}, {b - a}}};\n")
+                            f"{_window_fields(op)}, 0, {layer.x.zero_point}, "
+                            f"{layer.y.zero_point}, {layer.act_min}, {layer.act_max}, {x0}, {a}, {b - a}, "
+                            f"{_window_tail(op)}}};\n")
                     if (name, decl) not in self.decls:  # training and inference share the strips
                         assert all(n != name for n, _ in self.decls), name
                         self.decls.append((name, decl))
-                    out.append(f"{_KERNEL[op.kind]}_s8(&{name}, &L{li}_q, {at(op.input, x0)}, NULL, "
+                    out.append(f"{_kernel(op)}_s8(&{name}, &L{li}_q, {at(op.input, x0)}, NULL, "
                                f"L{li}_whi, L{li}_bias, {at(t_out, a)}, NULL);")
                 else:
                     assert isinstance(layer, QAdd)
@@ -242,7 +266,7 @@ class _Emitter:
             assert isinstance(layer, QConv)
             mask = w[1] if len(w) > 1 else "NULL"
             wlo, whi = self.weight_halves(i, layer)
-            return (f"{_KERNEL[layer.op.kind]}_s8(&L{i}_p, &L{i}_q, {r[0]}, {wlo}, {whi}, L{i}_bias, "
+            return (f"{_kernel(layer.op)}_s8(&L{i}_p, &L{i}_q, {r[0]}, {wlo}, {whi}, L{i}_bias, "
                     f"{w[0]}, {mask});")
         if s.kind == "save_slice":
             h, wd, c = self.q.graph.shapes()[layer.op.input]
@@ -293,12 +317,12 @@ class _Emitter:
                     f"L{i}_wscale, &tt_upd);")
         if s.kind == "weight_update":
             assert isinstance(layer, QConv)
-            return (f"{_KERNEL[layer.op.kind]}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "
+            return (f"{_kernel(layer.op)}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "
                     f"{c_float(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
         if s.kind == "grad_input":
             assert isinstance(layer, QConv)
             wlo, whi = self.weight_halves(i, layer)
-            return (f"{_KERNEL[layer.op.kind]}_grad_input_f32(&L{i}_p, {r[0]}, {wlo}, {whi}, "
+            return (f"{_kernel(layer.op)}_grad_input_f32(&L{i}_p, {r[0]}, {wlo}, {whi}, "
                     f"L{i}_wscale, {w[0]});")
         if s.kind == "grad_input_inplace":
             assert isinstance(layer, QConv) and layer.op.kind == "depthwise"

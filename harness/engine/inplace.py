@@ -27,7 +27,8 @@ def inplace_dw_grads(program: Program, qmodel: QModel) -> Program:
         if s.kind != "grad_input" or not isinstance(layer, QConv):
             continue
         op = layer.op
-        if op.kind != "depthwise" or op.stride != 1 or op.kernel > MAX_KERNEL:
+        win = op.window  # the in-place kernel takes regular stride-1 windows only
+        if op.kind != "depthwise" or not win.regular or win.sh != 1 or win.kh > MAX_KERNEL:
             continue
         (g_a,), (g_x,) = s.reads, s.writes
         if (any(g_a in t.reads for t in steps[i + 1:]) or bufs[g_a].shape != bufs[g_x].shape

@@ -119,7 +119,7 @@ class PatchPlan:
 
 def _row_macs(layer: QConv, out_w: int) -> int:
     op = layer.op
-    per_out = op.kernel * op.kernel * (1 if op.kind == "depthwise" else op.in_ch)
+    per_out = op.window.kh * op.window.kw * (1 if op.kind == "depthwise" else op.in_ch)
     return out_w * op.out_ch * per_out
 
 
@@ -178,10 +178,10 @@ def plan_strips(program: Program, qmodel: QModel, j: int, rows: int, mode: str =
                 if a >= b:
                     continue
             if isinstance(layer, QConv):
-                op = layer.op
-                h_in = shapes[op.input][0]
-                want = {op.input: (max(0, a * op.stride - op.padding),
-                                   min(h_in, (b - 1) * op.stride - op.padding + op.kernel))}
+                win = layer.op.window
+                h_in = shapes[layer.op.input][0]
+                want = {layer.op.input: (max(0, a * win.sh - win.pt),
+                                         min(h_in, (b - 1) * win.sh - win.pt + win.kh))}
             else:
                 assert isinstance(layer, QAdd)
                 want = {t: (a, b) for t in layer.op.inputs}

@@ -36,7 +36,7 @@ def lifetimes(program: Program, qmodel: QModel | None = None,
             if s.kind == "bias_update" and isinstance(layer, QConv):
                 out.append(Lifetime(f"grad_b{s.layer}", 4 * layer.op.out_ch, i, end))
             elif s.kind == "weight_update" and isinstance(layer, QConv):
-                kk = layer.op.kernel ** 2
+                kk = layer.op.window.kh * layer.op.window.kw
                 rows = s.k if layer.op.kind == "depthwise" else layer.op.out_ch
                 per_row = kk if layer.op.kind == "depthwise" else kk * s.k
                 out.append(Lifetime(f"grad_w{s.layer}", 4 * rows * per_row, i, end))

@@ -365,9 +365,9 @@ def estimate_memory(graph: Graph, scheme: ResolvedScheme, classifier: str = "flo
             if k:
                 h, w, _ = shapes[op.input]
                 if op.kind == "depthwise":
-                    weight += k * op.kernel * op.kernel
+                    weight += k * op.window.kh * op.window.kw
                 else:
-                    weight += op.out_ch * op.kernel * op.kernel * k
+                    weight += op.out_ch * op.window.kh * op.window.kw * k
                 act += h * w * k
             if op.output in need:
                 mask += (math.prod(shapes[op.output]) + 7) // 8

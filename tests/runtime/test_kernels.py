@@ -125,7 +125,7 @@ def conv_case(seed: int, kind: str, split: str, geom: Optional[tuple[int, int, i
     else:
         amin, amax = max(-128, zy), min(127, zy + int(rng.integers(10, 256)))
     layer = dataclasses.replace(layer, b=b, multiplier=mult, shift=shift, act_min=amin, act_max=amax)
-    params = tc.ConvParams(h, w, cin, cout, kk, s, p, k, zx, zy, amin, amax)
+    params = tc.ConvParams(h, w, cin, cout, kk, s, p, k, zx, zy, amin, amax, 0, 0, 0, kk, s, p, p, p)
     lo, hi = split_weights(wq, k, kind == "dw")
     return ConvCase(kind, layer, x, k, params, float(rng.uniform(0.005, 0.05)), lo, hi)
 

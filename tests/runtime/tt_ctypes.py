@@ -35,6 +35,8 @@ class ConvParams(ct.Structure):
     _fields_ = [(n, i32) for n in ("in_h", "in_w", "in_c", "out_c", "kernel", "stride", "pad",
                                    "k", "x_zp", "y_zp", "act_min", "act_max",
                                    "x_row0", "out_row0", "out_rows")]
+    _fields_ += [("kernel_w", ct.c_int16), ("stride_w", ct.c_int16), ("pad_bottom", ct.c_int8),
+                 ("pad_left", ct.c_int8), ("pad_right", ct.c_int8)]
 
 
 class PerChannelQuant(ct.Structure):

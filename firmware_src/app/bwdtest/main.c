@@ -172,6 +172,9 @@ static void bt_run(int32_t index, const bt_case *t)
     p.kernel = t->kernel;
     p.stride = t->stride;
     p.pad = t->pad;
+    p.kernel_w = t->kernel;
+    p.stride_w = t->stride;
+    p.pad_bottom = p.pad_left = p.pad_right = t->pad;
     p.k = t->k < 0 ? t->c_in : t->k;
     p.x_zp = bt_range(-128, 127);
     p.y_zp = 0;

@@ -114,6 +114,9 @@ static kt_setup kt_prepare(const kt_case *t)
     p.kernel = t->kernel;
     p.stride = t->stride;
     p.pad = t->pad;
+    p.kernel_w = t->kernel;
+    p.stride_w = t->stride;
+    p.pad_bottom = p.pad_left = p.pad_right = t->pad;
     p.k = t->k < 0 ? t->c_in : t->k;
     p.x_zp = kt_range(-128, 127);
     p.y_zp = kt_range(-128, 127);

@@ -12,6 +12,7 @@ void tt_fc_s8_backward_update(const tt_fc_params *p, const int8_t *x, int8_t *w,
         .kernel = 1, .stride = 1, .pad = 0, .k = p->in_n,
         .x_zp = p->x_zp, .y_zp = p->y_zp, .act_min = p->act_min, .act_max = p->act_max,
         .x_row0 = 0, .out_row0 = 0, .out_rows = 0,
+        .kernel_w = 1, .stride_w = 1, .pad_bottom = 0, .pad_left = 0, .pad_right = 0,
     };
     tt_mask_apply_f32(g_y, mask, p->out_n, g_y);
     if (bias) {
