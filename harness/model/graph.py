@@ -95,7 +95,7 @@ class Conv:
     def kind(self) -> str:
         if self.groups == self.in_ch == self.out_ch and self.groups > 1:
             return "depthwise"
-        if self.kernel == 1 and self.groups == 1:
+        if self.kernel == 1 and self.window.kw == 1 and self.groups == 1:
             return "pointwise"
         return "conv"
 

@@ -224,11 +224,15 @@ def test_padded_1x1_conv_runs_the_conv_kernels():
     assert params[-1]["checksum"] == r.checksum != params[0]["checksum"]
 
 
-def test_float_pretraining_refuses_general_windows_by_name():
-    """harness.model.train (float pretraining) takes regular windows only: one clear error
-    naming the layer and its window, never a wrong gradient."""
+def test_float_pretraining_takes_general_windows():
+    """harness.model.train (float pretraining) runs the general windows too: the forward pass
+    has the IR's shapes (its gradients are checked by finite differences in
+    tests/model/test_layers.py)."""
     from harness.model import train
 
     g = window_graph()
-    with pytest.raises(ValueError, match=r"c0: float training .* 4x3 kernel, stride 2x1"):
-        train.forward_float(g, train.init_params(g, 0), np.zeros((1, *INPUT), np.float32))
+    trace = train.forward_float(g, train.init_params(g, 0), np.zeros((1, *INPUT), np.float32))
+    shapes = g.shapes()
+    for name, t in trace.tensors.items():
+        assert t.shape[1:] == shapes[name], name
+    assert trace.logits.shape == (1, g.ops[-1].out_features)
