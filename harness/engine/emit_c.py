@@ -3,7 +3,7 @@
 The generated code has one static arena (the larger of the training and the inference
 plan; both run from offset 0), frozen weights ``const`` in flash, the trainable slices and
 biases and the float classifier in SRAM, and one kernel call per step with constant shapes.
-Entry points (``tt_model.h``): ``tt_model_init``, ``tt_predict``, ``tt_train_step``,
+Entry points (``tt_model.h``): ``tt_model_init``, ``tt_predict``, ``tt_logits``, ``tt_train_step``,
 ``tt_param_checksum``. Kernels are those of ``firmware_src/runtime/tt_kernels.h``.
 """
 from __future__ import annotations
@@ -377,6 +377,9 @@ def emit(qmodel: QModel, scheme: ResolvedScheme, train: Program, train_plan: Mem
 void tt_model_init(void);
 /* Predicted class of one int8 sample. */
 int32_t tt_predict(const int8_t *x);
+/* The float32 logits of the last tt_predict (an int8 classifier's, dequantized); valid until
+ * the next call into the model. */
+const float *tt_logits(void);
 /* One training step on one sample; returns the loss, *pred = the class predicted before it. */
 float tt_train_step(const int8_t *x, int32_t label, int32_t *pred);
 /* FNV-1a over the trainable parameters (docs/arithmetic.md section 9). */
@@ -426,6 +429,11 @@ int32_t tt_predict(const int8_t *x)
 {{
     {infer_body}
     return tt_argmax_f32({logits_buf}, {n_classes});
+}}
+
+const float *tt_logits(void)
+{{
+    return {logits_buf};
 }}
 
 float tt_train_step(const int8_t *x, int32_t label, int32_t *pred)
