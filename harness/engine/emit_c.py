@@ -190,7 +190,9 @@ class _Emitter:
 
     @staticmethod
     def add_call(i: int, layer: QAdd, a: str, b: str, y: str, mask: str, n: int) -> str:
-        if layer.act_min <= -128 and layer.act_max >= 127:
+        if mask == "NULL" and layer.act_min <= -128 and layer.act_max >= 127:
+            # a clamp to all of int8 is tt_add_s8's own; with a mask to write (a ReLU whose
+            # z_y is -128 still stops the gradient at -128 and 127), the act kernel runs
             return f"tt_add_s8(&L{i}_p, {a}, {b}, {y}, {n});"
         return f"tt_add_act_s8(&L{i}_p, {layer.act_min}, {layer.act_max}, {a}, {b}, {y}, {mask}, {n});"
 

@@ -99,14 +99,15 @@ def add_s8(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> np.ndarray:
 
 
 def add_s8_masked(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> tuple[np.ndarray, np.ndarray]:
-    """Residual add and its §7 not-clamped mask (all True when the add has no activation)."""
+    """Residual add and its §7 not-clamped mask ``act_min < u < act_max`` (the forward pass
+    keeps it only for an add with a fused activation)."""
     xa = (a_q.astype(np.int64) - layer.a.zero_point) << 20
     xb = (b_q.astype(np.int64) - layer.b.zero_point) << 20
     ra = requantize(xa, layer.a_multiplier, layer.a_shift)
     rb = requantize(xb, layer.b_multiplier, layer.b_shift)
     u = requantize(ra + rb, layer.out_multiplier, layer.out_shift) + layer.y.zero_point
-    if layer.act_min == -128 and layer.act_max == 127:
-        return np.clip(u, -128, 127).astype(np.int8), np.ones(u.shape, dtype=bool)
+    # The §7 rule, as for a conv: a ReLU whose range is all of int8 (z_y = -128) still stops
+    # the gradient where its output sits at -128 or 127.
     mask = (u > layer.act_min) & (u < layer.act_max)
     return np.clip(u, layer.act_min, layer.act_max).astype(np.int8), mask
 
