@@ -567,26 +567,39 @@ def _model_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | 
             width = exact
         return ModelSpec(arch=m["arch"], width=width, input=m["input"] or (28, 28, 1),
                          seed=m["seed"]), None
-    file = _model_path(m["file"], path, at("file"))
+    file, graph = _model_file_graph(m, path)
+    shape = _checked_input(m, path, graph, file)
+    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
+
+
+def _model_file_graph(m: LineDict, path: Path) -> tuple[Path, Graph]:
+    """``model.file`` (an .npz model file): its path and graph, errors at the key's line."""
     from .model.modelfile import ModelFileError, load_model_file
-    from .workload import check_model_input
+
+    where = f"{path}:{m.line_of('file')}"
+    file = _model_path(m["file"], path, where)
     try:
-        graph = load_model_file(file).graph
+        return file, load_model_file(file).graph
     except ModelFileError as e:
-        raise ScenarioError(f"{at('file')}: model.file: {e.message}", e.fix) from None
+        raise ScenarioError(f"{where}: model.file: {e.message}", e.fix) from None
+
+
+def _checked_input(m: LineDict, path: Path, graph: Graph, file: Path) -> tuple[int, int, int]:
+    """``model.input`` (default: the graph's own), checked against the graph at its line."""
+    from .workload import check_model_input
+
     shape = m["input"] or tuple(graph.input_shape)
     try:
         check_model_input(graph, shape, file)
     except ScenarioError as e:
-        raise ScenarioError(f"{at('input')}: {e.message}", e.fix) from None
-    return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
+        raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
+    return shape
 
 
 def _layers_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph | None]:
     """model.layers: parsed and checked against the input (errors at the bad layer's line);
     with model.file, the file must hold exactly that network."""
     from .model.layers import LayerError, build_graph, parse_layers
-    from .model.modelfile import ModelFileError, load_model_file
     from .workload import same_network
 
     where = m.line_of("layers")
@@ -598,17 +611,8 @@ def _layers_spec(m: LineDict, path: Path, line: int) -> tuple[ModelSpec, Graph |
     try:
         layers = parse_layers(m["layers"], where)
         if m["file"] is not None:
-            file = _model_path(m["file"], path, f"{path}:{m.line_of('file')}")
-            try:
-                graph = load_model_file(file).graph
-            except ModelFileError as e:
-                raise ScenarioError(f"{path}:{m.line_of('file')}: model.file: {e.message}", e.fix) from None
-            shape = m["input"] or tuple(graph.input_shape)
-            from .workload import check_model_input
-            try:
-                check_model_input(graph, shape, file)
-            except ScenarioError as e:
-                raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
+            file, graph = _model_file_graph(m, path)
+            shape = _checked_input(m, path, graph, file)
             mine = build_graph(layers, shape, graph.ops[-1].out_features)  # type: ignore[union-attr]
             problem = same_network(mine, graph)
             if problem:
@@ -631,7 +635,6 @@ def _tflite_spec(m: LineDict, path: Path) -> tuple[ModelSpec, Graph]:
     from .errors import ModelImportError
     from .model.mltk import mltk_tflite
     from .model.tflite_import import load_tflite
-    from .workload import check_model_input
 
     key = "mltk" if m["mltk"] is not None else "file"
     where = f"{path}:{m.line_of(key)}"
@@ -640,11 +643,7 @@ def _tflite_spec(m: LineDict, path: Path) -> tuple[ModelSpec, Graph]:
         graph = load_tflite(file).graph
     except ModelImportError as e:
         raise ScenarioError(f"{where}: model.{key}: {e.message}", e.fix) from None
-    shape = m["input"] or tuple(graph.input_shape)
-    try:
-        check_model_input(graph, shape, file)
-    except ScenarioError as e:
-        raise ScenarioError(f"{path}:{m.line_of('input')}: {e.message}", e.fix) from None
+    shape = _checked_input(m, path, graph, file)
     return ModelSpec(arch=None, width=m["width"], input=shape, file=file, seed=m["seed"]), graph
 
 
