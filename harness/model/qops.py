@@ -87,20 +87,16 @@ def conv_s8(x_q: np.ndarray, layer: QConv) -> tuple[np.ndarray, np.ndarray]:
 
 
 def add_s8(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> np.ndarray:
-    """Residual add with both inputs rescaled to ``2 max(s_a, s_b)`` after a 20-bit left shift."""
-    if a_q.shape != b_q.shape:
-        raise ValueError(f"{layer.op.name}: cannot add shapes {a_q.shape} and {b_q.shape}")
-    xa = (a_q.astype(np.int64) - layer.a.zero_point) << 20
-    xb = (b_q.astype(np.int64) - layer.b.zero_point) << 20
-    ra = requantize(xa, layer.a_multiplier, layer.a_shift)
-    rb = requantize(xb, layer.b_multiplier, layer.b_shift)
-    y = requantize(ra + rb, layer.out_multiplier, layer.out_shift) + layer.y.zero_point
-    return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
+    """Residual add with both inputs rescaled to ``2 max(s_a, s_b)`` after a 20-bit left shift,
+    then the activation clamp."""
+    return add_s8_masked(a_q, b_q, layer)[0]
 
 
 def add_s8_masked(a_q: np.ndarray, b_q: np.ndarray, layer: QAdd) -> tuple[np.ndarray, np.ndarray]:
     """Residual add and its §7 not-clamped mask ``act_min < u < act_max`` (the forward pass
     keeps it only for an add with a fused activation)."""
+    if a_q.shape != b_q.shape:
+        raise ValueError(f"{layer.op.name}: cannot add shapes {a_q.shape} and {b_q.shape}")
     xa = (a_q.astype(np.int64) - layer.a.zero_point) << 20
     xb = (b_q.astype(np.int64) - layer.b.zero_point) << 20
     ra = requantize(xa, layer.a_multiplier, layer.a_shift)
