@@ -752,3 +752,25 @@ def test_kernels_build_freestanding_for_cortex_m7(tmp_path):
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", *objs], capture_output=True, text=True,
                          check=True).stdout
     assert ".f64" not in dis, "double-precision instructions in the kernels"
+
+
+@pytest.mark.parametrize("kind", ["conv", "dw", "pw"])
+def test_mask_is_the_open_interval_at_the_bounds(lib, kind):
+    """docs/arithmetic.md §7.1: an output whose pre-clamp value ``u`` lands exactly on
+    ``act_min`` or ``act_max`` passes no gradient, in the reference and in C alike (the
+    original code's closed interval would pass it)."""
+    exact = 0
+    for seed in range(12):
+        case = conv_case(1000 * seed + 17, kind, "part")
+        layer = case.layer
+        u = qops.requantize(qops.conv_acc(case.x[None], layer), layer.multiplier, layer.shift)[0] \
+            + layer.y.zero_point
+        on_bound = (u == layer.act_min) | (u == layer.act_max)
+        exact += int(on_bound.sum())
+        _, m_ref = qops.conv_s8(case.x[None], layer)
+        _, mask = run_forward(lib, case)
+        got = np.unpackbits(mask, bitorder="little")[:u.size].astype(bool).reshape(u.shape)
+        assert not m_ref[0][on_bound].any() and not got[on_bound].any()
+        inside = (u > layer.act_min) & (u < layer.act_max)
+        np.testing.assert_array_equal(got, inside)
+    assert exact > 0  # the cases do put outputs exactly on a bound
