@@ -1,6 +1,7 @@
-/* One int8 weight / int32 bias update with QAS on or off and either rounding (docs section 8),
+/* One int8 weight / int32 bias update with QAS on or off and any rounding (docs section 8),
  * and the buffered forms that apply a whole gradient array. */
 #include "tt_kernels.h"
+#include "tt_update_inline.h"
 
 static float tt_update_value(float old, float g, float s, const tt_update_params *u)
 {
@@ -26,6 +27,12 @@ int8_t tt_update_weight_s8(int8_t w, float g, float s, const tt_update_params *u
     return (int8_t)(int32_t)r;
 }
 
+int8_t tt_update_weight_feedback_s8(int8_t w, int8_t *e, float g, float s,
+                                    const tt_update_params *u)
+{
+    return tt_update_weight_feedback_s8_inline(w, e, g, s, u->lr, u->qas);
+}
+
 int32_t tt_update_bias_s32(int32_t b, float g, float s, const tt_update_params *u)
 {
     const float r = tt_update_value((float)b, g, s, u);
@@ -47,7 +54,9 @@ void tt_apply_update_weight_s8(int8_t *w, const float *g_w, int32_t c_out, int32
     for (int32_t c = 0; c < c_out; c++) {
         for (int32_t j = 0; j < per_channel; j++) {
             const int32_t e = c * per_channel + j;
-            w[e] = tt_update_weight_s8(w[e], g_w[e], w_scale[c], u);
+            w[e] = u->rounding == TT_ROUND_FEEDBACK
+                       ? tt_update_weight_feedback_s8(w[e], u->residual + e, g_w[e], w_scale[c], u)
+                       : tt_update_weight_s8(w[e], g_w[e], w_scale[c], u);
         }
     }
 }
