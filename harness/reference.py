@@ -299,6 +299,20 @@ def apply_int8_feedback(w: np.ndarray, e: np.ndarray, dw: np.ndarray) -> tuple[n
     return w_new.astype(np.int8), e_new.astype(np.int8)
 
 
+def apply_int32_feedback(b: np.ndarray, e: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Error-feedback update of int32 biases (§8.1): ``v = ((float)b + (float)e * 2^-8) - db``;
+    ``b' = clamp_int32(R(v))`` (R nearest, clamped before the conversion);
+    ``e' = clamp(R((v - (float)b') * 256), -128, 127)``. A NaN ``v`` keeps ``b`` and ``e``."""
+    v = (b.astype(np.float32) + e.astype(np.float32) * RESIDUAL_UNIT) - db
+    bad = np.isnan(v)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.clip(np.where(bad, F32(0), round_nearest(v)).astype(np.float64), INT32_MIN, INT32_MAX)
+        b_new = r.astype(np.int32)
+        q = round_nearest((v - b_new.astype(np.float32)).astype(np.float32) * F32(256.0))
+        q = np.clip(np.where(bad, F32(0), q), F32(-128), F32(127)).astype(np.int8)
+    return np.where(bad, b, b_new).astype(np.int32), np.where(bad, e, q).astype(np.int8)
+
+
 def apply_int32(b: np.ndarray, db: np.ndarray, rounding: str, rng: Xorshift32) -> np.ndarray:
     """``clamp_int32(R((float)b - db))``; the clamp saturates before the integer conversion."""
     v = b.astype(np.float32) - db
@@ -316,7 +330,7 @@ class TrainConfig:
     lr: float = 0.01
     classifier_lr: float | None = None  # the float classifier's lr (None: lr)
     qas: bool = True
-    rounding: str = "nearest"  # or "stochastic", "feedback" (§8.1: int8 weights keep a residual)
+    rounding: str = "nearest"  # or "stochastic", "feedback" (§8.1: int8 residuals of weights and biases)
     seed: int = DEFAULT_SEED  # xorshift32 seed (stochastic rounding)
     scheme: SparseScheme = field(default_factory=SparseScheme.last_layer)
 
@@ -353,8 +367,8 @@ class TrainState:
     need: set[str]  # tensors whose gradient the backward computes
     shapes: dict[str, tuple[int, ...]]  # of every tensor (graph.shapes())
     logits: np.ndarray | None = None  # of the last step, before its update
-    # rounding "feedback": the int8 residual of each trained int8 weight slice, by op name
-    # (layout of the slice, zeros at the start; created at the layer's first update)
+    # rounding "feedback": the int8 residuals of each trained int8 weight slice (by op name, in
+    # the slice's layout) and int32 bias (by "<op name>.bias"); zeros at the layer's first update
     residuals: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -459,8 +473,11 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             g_w = None
             if update_bias:
                 db = bias_delta(g_b, s_x, layer.w_scale, cfg.lr, cfg.qas)
-                bias_rounding = "nearest" if cfg.rounding == "feedback" else cfg.rounding  # §8.1
-                layer.b[...] = apply_int32(layer.b, db, bias_rounding, state.rng)
+                if cfg.rounding == "feedback":  # §8.1
+                    e = state.residuals.setdefault(op.name + ".bias", np.zeros(db.shape, dtype=np.int8))
+                    layer.b[...], state.residuals[op.name + ".bias"] = apply_int32_feedback(layer.b, e, db)
+                else:
+                    layer.b[...] = apply_int32(layer.b, db, cfg.rounding, state.rng)
             if k:
                 x_r = _real(t[op.input], s_x, layer.x.zero_point)
                 sl = weight_slice(op, k)

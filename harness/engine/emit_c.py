@@ -103,20 +103,32 @@ class _Emitter:
             self.trainable_bytes += a.nbytes
         return name
 
-    def residual(self, i: int, n: int) -> None:
-        """Rounding "feedback": layer i's int8 residuals (.bss, one per trainable weight, zeroed
-        by tt_model_init) and its update parameters pointing at them (docs §8.1)."""
-        if self.opts.rounding != "feedback" or n == 0:
+    def residual(self, i: int, n_bias: int, n_weight: int) -> None:
+        """Rounding "feedback": layer i's int8 residuals (.bss, zeroed by tt_model_init), the
+        biases' then the weights', one per trainable element (docs §8.1), and the update
+        parameters pointing at them: L{i}_updb at the biases', L{i}_upd at the weights' (an
+        int8 fully connected layer's one struct at the start: its kernel skips the biases')."""
+        if self.opts.rounding != "feedback" or n_bias + n_weight == 0:
             return
+        n = n_bias + n_weight
         self.residuals[i] = n
         self.trainable_bytes += n
         self.decls.append((f"L{i}_res", f"static int8_t L{i}_res[{n}];\n"))
-        self.decls.append((f"L{i}_upd", f"static const tt_update_params L{i}_upd = {{TT_LR, "
-                           f"{int(self.opts.qas)}, TT_ROUND_FEEDBACK, &tt_rng_state, L{i}_res}};\n"))
+        head = f"static const tt_update_params L{i}_upd"
+        tail = f" = {{TT_LR, {int(self.opts.qas)}, TT_ROUND_FEEDBACK, &tt_rng_state, L{i}_res"
+        if isinstance(self.q.layers[i], QLinear):
+            self.decls.append((f"L{i}_upd", f"{head}{tail}}};\n"))
+            return
+        if n_bias:
+            self.decls.append((f"L{i}_updb", f"{head}b{tail}}};\n"))
+        if n_weight:
+            self.decls.append((f"L{i}_upd", f"{head}{tail} + {n_bias}}};\n"))
 
-    def upd(self, i: int) -> str:
-        """The update parameters of layer i's weights."""
-        return f"&L{i}_upd" if i in self.residuals else "&tt_upd"
+    def upd(self, i: int, bias: bool = False) -> str:
+        """The update parameters of layer i's weights (``bias``: its conv biases)."""
+        if i not in self.residuals:
+            return "&tt_upd"
+        return f"&L{i}_updb" if bias else f"&L{i}_upd"
 
     def used_decls(self, code: str) -> str:
         """The declarations ``code`` needs, directly or through another declaration."""
@@ -145,7 +157,7 @@ class _Emitter:
                 k = self.k_of(i)
                 lo, hi = _split(layer, k)
                 self.array(f"L{i}_wlo", lo, trainable=True)
-                self.residual(i, lo.size)
+                self.residual(i, layer.b.size if self.bias_trainable(i) else 0, lo.size)
                 self.array(f"L{i}_whi", hi, trainable=False)
                 self.array(f"L{i}_bias", layer.b, trainable=self.bias_trainable(i))
                 self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
@@ -196,7 +208,7 @@ class _Emitter:
         and bias in SRAM)."""
         op = layer.op
         self.array(f"L{i}_w", layer.w.astype(np.int8), trainable=True)
-        self.residual(i, layer.w.size)
+        self.residual(i, layer.b.size, layer.w.size)
         self.array(f"L{i}_bias", layer.b.astype(np.int32), trainable=True)
         self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
         self.array(f"L{i}_mult", layer.multiplier, trainable=False)
@@ -335,7 +347,7 @@ class _Emitter:
             assert isinstance(layer, QConv)
             oh, ow, c = self.q.graph.shapes()[layer.op.output]
             return (f"tt_bias_update_s32(L{i}_bias, {r[0]}, {oh * ow}, {c}, {c_float(layer.x.scale)}, "
-                    f"L{i}_wscale, &tt_upd);")
+                    f"L{i}_wscale, {self.upd(i, bias=True)});")
         if s.kind == "weight_update":
             assert isinstance(layer, QConv)
             return (f"{_kernel(layer.op)}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "

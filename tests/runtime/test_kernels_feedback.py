@@ -1,12 +1,13 @@
 """Rounding "feedback" (docs/arithmetic.md §8.1): the C runtime's int8 weight update with a
 per-element int8 residual, bit-exact with ``harness.reference.apply_int8_feedback``.
 
-- One element (tt_update_weight_feedback_s8): v exactly at +-0.5, the weight clamp at +-127,
-  the residual's saturation at -128 / 127, a NaN gradient, and a wide random sweep.
+- One element (tt_update_weight_feedback_s8, tt_update_bias_feedback_s32): v exactly at
+  +-0.5, the weight clamp at +-127 and the int32 limits, the residual's saturation at -128 /
+  127, a NaN gradient, and a wide random sweep.
 - The fused gradient + update kernels (conv, depthwise, pointwise; the general-window conv and
-  depthwise; the int8 fully connected backward) and the buffered update, over two steps so the
-  residual written by the first is read by the second: weights and residuals equal the
-  reference's, no draw is taken, and the bias rounds to nearest.
+  depthwise; the fused bias update; the int8 fully connected backward, residuals [biases][weights])
+  and the buffered updates, over two or more steps so the residual written by one step is read
+  by the next: parameters and residuals equal the reference's, and no draw is taken.
 - The point of the mode: steps far below half a weight step add up.
 """
 from __future__ import annotations
@@ -120,6 +121,66 @@ def _two_steps(run, w0: np.ndarray, g_rows: np.ndarray, s_rows: np.ndarray, lr: 
 
 
 @pytest.mark.parametrize("qas", [True, False])
+def test_bias_feedback_elements_match_reference(lib, qas):
+    rng = np.random.default_rng(22)
+    n = 600
+    b = rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64).astype(np.int32)
+    b[: n // 2] = rng.integers(-3000, 3000, n // 2)  # small biases: float32 holds b + e/256 exactly
+    b[:4] = [2147483647, -2147483648, 0, 0]
+    e = rng.integers(-128, 128, n).astype(np.int8)
+    g = (rng.normal(0, 1, n) * 10.0 ** rng.uniform(-4, 7, n)).astype(F32)
+    g[:4] = [-1e9, 1e9, 0.5, -0.5]  # push the int32 ends outwards: they saturate
+    s = (rng.uniform(0.002, 0.05, n) * 0.02).astype(F32)
+    s[2:4] = 1.0
+    lr = 1.0 if qas else 1e6
+    up, r = feedback_params(lr, qas, None)
+    got = []
+    for i in range(n):
+        cell = np.array([e[i]], np.int8)
+        got.append((lib.tt_update_bias_feedback_s32(int(b[i]), cell.ctypes.data_as(ct.c_void_p),
+                                                    F32(g[i]), F32(s[i]), byref(up)), int(cell[0])))
+    b_ref, e_ref = ref.apply_int32_feedback(b, e, _bias_delta(g, s, lr, qas))
+    np.testing.assert_array_equal(np.array([x[0] for x in got], np.int32), b_ref)
+    np.testing.assert_array_equal(np.array([x[1] for x in got], np.int8), e_ref)
+    assert b_ref[0] == 2147483647 and b_ref[1] == -2147483648 and r.state == SEED
+    assert (e_ref == 127).any() and (e_ref == -128).any() and (b_ref != b).any()
+
+
+def _bias_delta(g: np.ndarray, s: np.ndarray, lr: float, qas: bool) -> np.ndarray:
+    """``bias_delta`` with the whole scale ``s`` given (s_x = 1)."""
+    return ref.bias_delta(g, 1.0, s, lr, qas)
+
+
+@pytest.mark.parametrize("qas", [True, False])
+def test_bias_update_feedback_matches_reference(lib, qas):
+    """The fused bias gradient + update (8-channel blocks and the tail) and the buffered one."""
+    rng = np.random.default_rng(23)
+    n_pos, c_out = 23, 11
+    g_a = rng.normal(0, 1, (n_pos, c_out)).astype(F32)
+    s_x = float(F32(0.021))
+    s_w = rng.uniform(0.002, 0.05, c_out).astype(F32)
+    bias = rng.integers(-3000, 3000, c_out).astype(np.int32)
+    g_b = np.empty(c_out, F32)
+    lib.tt_bias_grad_f32(ptr(g_a), n_pos, c_out, ptr(g_b))
+    d1 = np.abs(ref.bias_delta(g_b, s_x, s_w, 1.0, qas))
+    lr = float(F32(0.3 / np.median(d1)))
+    for fused in (True, False):
+        b_c, e_c = bias.copy(), np.zeros(c_out, np.int8)
+        b_r, e_r = bias.copy(), np.zeros(c_out, np.int8)
+        for _ in range(3):
+            up, r = feedback_params(lr, qas, e_c)
+            if fused:
+                lib.tt_bias_update_s32(ptr(b_c), ptr(g_a), n_pos, c_out, F32(s_x), ptr(s_w), byref(up))
+            else:
+                lib.tt_apply_update_bias_s32(ptr(b_c), ptr(g_b), c_out, F32(s_x), ptr(s_w), byref(up))
+            b_r, e_r = ref.apply_int32_feedback(b_r, e_r, ref.bias_delta(g_b, s_x, s_w, lr, qas))
+            np.testing.assert_array_equal(b_c, b_r)
+            np.testing.assert_array_equal(e_c, e_r)
+            assert r.state == SEED
+        assert (b_r != bias).mean() > 0.5  # three steps of ~0.3 unit: nearest would move few
+
+
+@pytest.mark.parametrize("qas", [True, False])
 @pytest.mark.parametrize("split", ["part", "all"])
 @pytest.mark.parametrize("kind", ["conv", "dw", "pw"])
 def test_fused_update_feedback_matches_reference(lib, kind, split, qas):
@@ -170,7 +231,7 @@ def test_window_update_feedback_matches_reference(lib, kind, geom, hw, qas):
 
 
 def test_fc_s8_backward_update_feedback(lib):
-    """The int8 fully connected layer: bias to nearest (no residual), weights with theirs."""
+    """The int8 fully connected layer: residuals [out_n biases][out_n * in_n weights]."""
     rng = np.random.default_rng(12)
     n_in, n_out = 29, 7
     s_x, zx, lr, qas = float(F32(0.027)), 5, 0.002, True
@@ -180,23 +241,24 @@ def test_fc_s8_backward_update_feedback(lib):
     s_w = rng.uniform(0.002, 0.05, n_out).astype(F32)
     mask = np.packbits(np.ones(n_out, bool), bitorder="little")
     g_y = rng.normal(0, 1, n_out).astype(F32)
-    w1, b1, e1 = w.copy(), b.copy(), np.zeros(w.shape, np.int8)
-    w_r, b_r, e_r = w.copy(), b.copy(), np.zeros(w.shape, np.int8)
+    w1, b1, res = w.copy(), b.copy(), np.zeros(n_out + w.size, np.int8)
+    w_r, b_r = w.copy(), b.copy()
+    e_r, eb_r = np.zeros(w.shape, np.int8), np.zeros(n_out, np.int8)
     xc = (x.astype(np.int32) - zx).astype(F32)
-    xs = rtmath.Xorshift32(SEED)
     for _ in range(3):
-        up, r = feedback_params(lr, qas, e1)
+        up, r = feedback_params(lr, qas, res)
         lib.tt_fc_s8_backward_update(byref(tc.FcParams(n_in, n_out, zx, 0, -128, 127)), ptr(x),
                                      ptr(w1), ptr(b1), F32(s_x), ptr(s_w), ptr(mask), ptr(g_y.copy()),
                                      byref(up), None)
         assert r.state == SEED
-        b_r = ref.apply_int32(b_r, ref.bias_delta(g_y, s_x, s_w, lr, qas), "nearest", xs)
+        b_r, eb_r = ref.apply_int32_feedback(b_r, eb_r, ref.bias_delta(g_y, s_x, s_w, lr, qas))
         g_w = F32(s_x) * (g_y[:, None] * xc[None, :])
         w_r, e_r = ref.apply_int8_feedback(w_r, e_r, ref.weight_delta(g_w, s_w, lr, qas))
         np.testing.assert_array_equal(b1, b_r)
         np.testing.assert_array_equal(w1, w_r)
-        np.testing.assert_array_equal(e1, e_r)
-    assert (e_r != 0).mean() > 0.5
+        np.testing.assert_array_equal(res[:n_out], eb_r)
+        np.testing.assert_array_equal(res[n_out:].reshape(w.shape), e_r)
+    assert (e_r != 0).mean() > 0.5 and (eb_r != 0).any()
 
 
 def test_small_steps_accumulate():

@@ -48,6 +48,36 @@ int32_t tt_update_bias_s32(int32_t b, float g, float s, const tt_update_params *
     return (int32_t)r;
 }
 
+int32_t tt_update_bias_feedback_s32(int32_t b, int8_t *e, float g, float s,
+                                    const tt_update_params *u)
+{
+    const float step = u->lr * g;
+    const float d = u->qas ? step / s : step * s;
+    const float v = ((float)b + (float)*e * 0x1p-8f) - d;
+    const float r = tt_round_nearest_f32(v);
+    if (r != r) {
+        return b;
+    }
+    int32_t out;
+    if (r >= 2147483648.0f) {
+        out = INT32_MAX;
+    } else if (r < -2147483648.0f) {
+        out = INT32_MIN;
+    } else {
+        out = (int32_t)r;
+    }
+    const float q = (v - (float)out) * 256.0f;
+    const float tq = q + (q >= 0.0f ? 0.5f : -0.5f);
+    if (tq < -128.0f) {
+        *e = -128;
+    } else if (tq > 127.0f) {
+        *e = 127;
+    } else {
+        *e = (int8_t)(int32_t)tq;
+    }
+    return out;
+}
+
 void tt_apply_update_weight_s8(int8_t *w, const float *g_w, int32_t c_out, int32_t per_channel,
                                const float *w_scale, const tt_update_params *u)
 {
@@ -65,6 +95,9 @@ void tt_apply_update_bias_s32(int32_t *bias, const float *g_b, int32_t c_out, fl
                               const float *w_scale, const tt_update_params *u)
 {
     for (int32_t c = 0; c < c_out; c++) {
-        bias[c] = tt_update_bias_s32(bias[c], g_b[c], x_scale * w_scale[c], u);
+        bias[c] = u->rounding == TT_ROUND_FEEDBACK
+                      ? tt_update_bias_feedback_s32(bias[c], u->residual + c, g_b[c],
+                                                    x_scale * w_scale[c], u)
+                      : tt_update_bias_s32(bias[c], g_b[c], x_scale * w_scale[c], u);
     }
 }
