@@ -3,7 +3,7 @@
 Owns one training step of an int8 ``QModel`` under a sparse-update scheme: the integer forward
 (``harness.model.qops``), softmax cross-entropy (``harness.model.rtmath``), the float32
 straight-through backward with 1-bit clamp masks (§7), and the in-place SGD updates with or
-without QAS and with nearest or stochastic rounding (§8); plus a float (non-quantized) training
+without QAS and with nearest, stochastic or error-feedback rounding (§8, §8.1); plus a float (non-quantized) training
 path with the same scheme masking, and the parameter checksum (§9).
 
 Order of work in one step (the C runtime follows it; stochastic rounding draws from one
