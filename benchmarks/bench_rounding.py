@@ -21,7 +21,9 @@ float path, whose QAS-equivalent step is the same ``lr * g``); and the size of t
 themselves (|dw| in weight steps, |db| in bias units) at that lr and at the tasks' lrs.
 
     python benchmarks/bench_rounding.py            # ~10 min on one core
-    python benchmarks/bench_rounding.py --quick    # smoke run (2 seeds, 100 samples), ~1 min
+    python benchmarks/bench_rounding.py --quick    # smoke run (2 seeds, 100 samples), ~2 min
+    python benchmarks/bench_rounding.py --lr-factors 0.3,3 --schemes "full int8+QAS" --no-check
+                                                   # the same at other int8 learning rates
 """
 from __future__ import annotations
 
@@ -108,10 +110,11 @@ def train_acc(qmodel: QModel, scheme: SparseScheme, task: Task, rounding: str, d
     return R.evaluate(state.qmodel, xt, yt)
 
 
-def accuracy_table(qmodel: QModel, seeds: list[int], n_train: int, n_test: int, epochs: int) -> str:
-    lines = [f"| task | scheme | rounding | accuracy, mean ± 95 % ({len(seeds)} seeds) | vs nearest (paired) "
-             "| extra SRAM (residuals) |", "|---|---|---|---:|---:|---:|"]
-    for task in TASKS:
+def accuracy_table(qmodel: QModel, seeds: list[int], n_train: int, n_test: int, epochs: int,
+                   tasks: tuple[Task, ...] = TASKS, schemes=SCHEMES) -> str:
+    lines = [f"| task | int8 lr | scheme | rounding | accuracy, mean ± 95 % ({len(seeds)} seeds) "
+             "| vs nearest (paired) | extra SRAM (residuals) |", "|---|---:|---|---|---:|---:|---:|"]
+    for task in tasks:
         base = with_new_head(qmodel) if task.new_head else qmodel
         shift = DomainShift.preset("sensor", task.shift, seed=1) if task.shift else None
         data = {}
@@ -121,8 +124,9 @@ def accuracy_table(qmodel: QModel, seeds: list[int], n_train: int, n_test: int, 
             data[seed] = (pack_images(ds.train_x, base.input), ds.train_y,
                           pack_images(ds.test_x, base.input), ds.test_y)
         before = interval(np.array([R.evaluate(base, data[s][2], data[s][3]) for s in seeds]))
-        lines.append(f"| {task.name} | (before training) | | {100 * before[0]:.1f} ± {100 * before[1]:.1f} % | | |")
-        for sname, scheme in SCHEMES:
+        lines.append(f"| {task.name} | | (before training) | | {100 * before[0]:.1f} ± {100 * before[1]:.1f} % "
+                     "| | |")
+        for sname, scheme in schemes:
             acc: dict[str, np.ndarray] = {}
             extra = residual_bytes(base, scheme)
             for rounding in ROUNDINGS:
@@ -139,8 +143,8 @@ def accuracy_table(qmodel: QModel, seeds: list[int], n_train: int, n_test: int, 
                     diff = f"{100 * dm:+.1f} ± {100 * dh:.1f} pp"
                 mem = f"{extra:,} B" if rounding == "feedback" else "0 B"
                 note = " (= nearest)" if rounding == "feedback" and extra == 0 else ""
-                lines.append(f"| {task.name} | {sname} | {rounding}{note} | {100 * m:.1f} ± {100 * h:.1f} % "
-                             f"| {diff} | {mem} |")
+                lines.append(f"| {task.name} | {task.lr:g} | {sname} | {rounding}{note} | {100 * m:.1f} ± "
+                             f"{100 * h:.1f} % | {diff} | {mem} |")
                 print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
 
@@ -236,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=300, help="training samples per task (as the scenarios)")
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr-factors", default="1",
+                    help="comma-separated factors on each task's int8 lr (e.g. 0.3,1,3): one table row "
+                         "group per factor")
+    ap.add_argument("--schemes", default=",".join(n for n, _ in SCHEMES),
+                    help="comma-separated scheme names to run")
+    ap.add_argument("--no-check", action="store_true", help="skip the 20-step check and the step sizes")
     args = ap.parse_args(argv)
     n_seeds, n_train, n_test = args.seeds, args.train, args.test
     if args.quick:
@@ -251,8 +261,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.epochs} epoch(s) over {n_train} samples, test {n_test}; data seeds {seeds}.")
     print(f"Sparse scheme: {SPARSE.resolve(qmodel.graph).describe()}.")
     print()
-    print(accuracy_table(qmodel, seeds, n_train, n_test, args.epochs))
+    factors = [float(f) for f in args.lr_factors.split(",")]
+    tasks = tuple(dataclasses.replace(t, lr=float(f"{t.lr * f:.3g}")) for t in TASKS for f in factors)
+    wanted = args.schemes.split(",")
+    schemes = tuple((n, sc) for n, sc in SCHEMES if n in wanted)
+    print(accuracy_table(qmodel, seeds, n_train, n_test, args.epochs, tasks, schemes))
     print()
+    if args.no_check:
+        print(f"total {time.perf_counter() - t0:.0f} s")
+        return 0
 
     shift = DomainShift.preset("sensor", 0.3, seed=1)
     ds = load_dataset("fashion_mnist", classes=(0, 1, 2, 3, 4), train=max(n_train, 40), test=10, seed=2,
