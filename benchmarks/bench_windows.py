@@ -50,7 +50,7 @@ static void one(const tt_conv_params *p, int32_t dw, int32_t general)
     const tt_per_channel_quant q = {bmult, bshift};
     tt_rng rng;
     tt_rng_seed(&rng, 7u);
-    const tt_update_params u = {0.01f, 1, TT_ROUND_STOCHASTIC, &rng};
+    const tt_update_params u = {0.01f, 1, TT_ROUND_STOCHASTIC, &rng, (int8_t *)0};
     const int32_t pw = !general && p->kernel == 1;
     tt_mark_region_begin();
     if (general) {

@@ -3,7 +3,7 @@
 Owns one training step of an int8 ``QModel`` under a sparse-update scheme: the integer forward
 (``harness.model.qops``), softmax cross-entropy (``harness.model.rtmath``), the float32
 straight-through backward with 1-bit clamp masks (§7), and the in-place SGD updates with or
-without QAS and with nearest or stochastic rounding (§8); plus a float (non-quantized) training
+without QAS and with nearest, stochastic or error-feedback rounding (§8, §8.1); plus a float (non-quantized) training
 path with the same scheme masking, and the parameter checksum (§9).
 
 Order of work in one step (the C runtime follows it; stochastic rounding draws from one
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 F32 = np.float32
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
-ROUNDING = ("nearest", "stochastic")
+ROUNDING = ("nearest", "stochastic", "feedback")
 
 
 # --- real-valued ops: forward and backward of one sample ----------------------------------
@@ -280,6 +280,39 @@ def apply_int8(w: np.ndarray, dw: np.ndarray, rounding: str, rng: Xorshift32) ->
     return np.clip(_rounded(v, rounding, rng), -127, 127).astype(np.int8)
 
 
+RESIDUAL_UNIT = F32(2.0 ** -8)  # one step of the ``feedback`` residual, in weight steps
+
+
+def apply_int8_feedback(w: np.ndarray, e: np.ndarray, dw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Error-feedback update of §8.1: ``(w', e')`` from int8 weights ``w``, their int8 residuals
+    ``e`` (units of 2^-8 weight step) and steps ``dw``, all float32 ops:
+    ``v = ((float)w + (float)e * 2^-8) - dw``; ``w' = clamp(R(v), -127, 127)`` (R nearest);
+    ``e' = clamp(R((v - w') * 256), -128, 127)``. A NaN ``v`` keeps ``w`` and ``e``."""
+    v = (w.astype(np.float32) + e.astype(np.float32) * RESIDUAL_UNIT) - dw
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.clip(round_nearest(v), F32(-127), F32(127)).astype(np.float32)
+        q = round_nearest((v - r).astype(np.float32) * F32(256.0))
+        q = np.clip(q, F32(-128), F32(127))
+    bad = np.isnan(v)
+    w_new = np.where(bad, w, np.where(bad, F32(0), r).astype(np.int8))
+    e_new = np.where(bad, e, np.where(bad, F32(0), q).astype(np.int8))
+    return w_new.astype(np.int8), e_new.astype(np.int8)
+
+
+def apply_int32_feedback(b: np.ndarray, e: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Error-feedback update of int32 biases (§8.1): ``v = ((float)b + (float)e * 2^-8) - db``;
+    ``b' = clamp_int32(R(v))`` (R nearest, clamped before the conversion);
+    ``e' = clamp(R((v - (float)b') * 256), -128, 127)``. A NaN ``v`` keeps ``b`` and ``e``."""
+    v = (b.astype(np.float32) + e.astype(np.float32) * RESIDUAL_UNIT) - db
+    bad = np.isnan(v)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.clip(np.where(bad, F32(0), round_nearest(v)).astype(np.float64), INT32_MIN, INT32_MAX)
+        b_new = r.astype(np.int32)
+        q = round_nearest((v - b_new.astype(np.float32)).astype(np.float32) * F32(256.0))
+        q = np.clip(np.where(bad, F32(0), q), F32(-128), F32(127)).astype(np.int8)
+    return np.where(bad, b, b_new).astype(np.int32), np.where(bad, e, q).astype(np.int8)
+
+
 def apply_int32(b: np.ndarray, db: np.ndarray, rounding: str, rng: Xorshift32) -> np.ndarray:
     """``clamp_int32(R((float)b - db))``; the clamp saturates before the integer conversion."""
     v = b.astype(np.float32) - db
@@ -297,14 +330,14 @@ class TrainConfig:
     lr: float = 0.01
     classifier_lr: float | None = None  # the float classifier's lr (None: lr)
     qas: bool = True
-    rounding: str = "nearest"  # or "stochastic"
+    rounding: str = "nearest"  # or "stochastic", "feedback" (§8.1: int8 residuals of weights and biases)
     seed: int = DEFAULT_SEED  # xorshift32 seed (stochastic rounding)
     scheme: SparseScheme = field(default_factory=SparseScheme.last_layer)
 
     def __post_init__(self) -> None:
         if self.rounding not in ROUNDING:
             raise ScenarioError(f"rounding {self.rounding!r} is unknown",
-                                fix="use rounding: nearest or rounding: stochastic")
+                                fix="use rounding: nearest, stochastic or feedback")
         if not (isinstance(self.epochs, int) and self.epochs >= 0):
             raise ScenarioError(f"epochs = {self.epochs!r} is not a count",
                                 fix="give a whole number of epochs >= 0")
@@ -334,6 +367,9 @@ class TrainState:
     need: set[str]  # tensors whose gradient the backward computes
     shapes: dict[str, tuple[int, ...]]  # of every tensor (graph.shapes())
     logits: np.ndarray | None = None  # of the last step, before its update
+    # rounding "feedback": the int8 residuals of each trained int8 weight slice (by op name, in
+    # the slice's layout) and int32 bias (by "<op name>.bias"); zeros at the layer's first update
+    residuals: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def qmodel(self) -> QModel:
@@ -437,7 +473,11 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             g_w = None
             if update_bias:
                 db = bias_delta(g_b, s_x, layer.w_scale, cfg.lr, cfg.qas)
-                layer.b[...] = apply_int32(layer.b, db, cfg.rounding, state.rng)
+                if cfg.rounding == "feedback":  # §8.1
+                    e = state.residuals.setdefault(op.name + ".bias", np.zeros(db.shape, dtype=np.int8))
+                    layer.b[...], state.residuals[op.name + ".bias"] = apply_int32_feedback(layer.b, e, db)
+                else:
+                    layer.b[...] = apply_int32(layer.b, db, cfg.rounding, state.rng)
             if k:
                 x_r = _real(t[op.input], s_x, layer.x.zero_point)
                 sl = weight_slice(op, k)
@@ -448,7 +488,12 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
                     g_w = conv_grad_weight(g_a, x_r, op, k).astype(np.float32)
                     s_w = layer.w_scale[:k] if op.kind == "depthwise" else layer.w_scale
                 dw = weight_delta(g_w, s_w, cfg.lr, cfg.qas)
-                layer.w[sl] = apply_int8(np.ascontiguousarray(layer.w[sl]), dw, cfg.rounding, state.rng)
+                if cfg.rounding == "feedback":
+                    e = state.residuals.setdefault(op.name, np.zeros(dw.shape, dtype=np.int8))
+                    layer.w[sl], state.residuals[op.name] = apply_int8_feedback(
+                        np.ascontiguousarray(layer.w[sl]), e, dw)
+                else:
+                    layer.w[sl] = apply_int8(np.ascontiguousarray(layer.w[sl]), dw, cfg.rounding, state.rng)
             if record is not None and (update_bias or k):
                 record[op.name] = (g_b.astype(np.float32), g_w)
             if op.input in state.need:

@@ -34,6 +34,7 @@ extern "C" {
 #define TT_FNV1A_INIT 2166136261u
 #define TT_ROUND_NEAREST 0
 #define TT_ROUND_STOCHASTIC 1
+#define TT_ROUND_FEEDBACK 2 /* nearest with a per-weight int8 residual (docs section 8.1) */
 
 /* ---- parameter structs ------------------------------------------------------------------- */
 
@@ -106,8 +107,13 @@ typedef struct {
 typedef struct {
     float lr;
     int32_t qas;      /* 1: QAS on (divide by the scale), 0: off (multiply by it) */
-    int32_t rounding; /* TT_ROUND_NEAREST or TT_ROUND_STOCHASTIC */
+    int32_t rounding; /* TT_ROUND_NEAREST, TT_ROUND_STOCHASTIC or TT_ROUND_FEEDBACK */
     tt_rng *rng;      /* used (one draw per updated element) when stochastic */
+    /* TT_ROUND_FEEDBACK: the residuals of the elements this update moves, one int8 each:
+     * residual[e] goes with w_lo[e] in a weight update, residual[c] with bias[c] in a bias
+     * update; tt_fc_s8_backward_update takes [out_n bias residuals][out_n * in_n weight
+     * residuals]. The other modes ignore it (NULL). */
+    int8_t *residual;
 } tt_update_params;
 
 static inline int32_t tt_conv_out_dim(int32_t in, int32_t kernel, int32_t stride, int32_t pad)
@@ -242,10 +248,21 @@ float tt_round_stochastic_f32(float v, tt_rng *rng);
  * s = w_scale[c] for a weight, s = x_scale * w_scale[c] for a bias. A NaN r keeps old.
  * (float)old is exact for |old| <= 2^24 only: a larger bias moves in steps of its float ulp. */
 int8_t tt_update_weight_s8(int8_t w, float g, float s, const tt_update_params *u);
+/* TT_ROUND_FEEDBACK (docs section 8.1), *e the element's residual in units of 2^-8 step:
+ *   v = ((float)w + (float)*e * 0x1p-8f) - d;  w' = clamp(R_nearest(v), -127, 127);
+ *   *e = clamp(R_nearest((v - (float)w') * 256.0f), -128, 127).  A NaN v keeps w and *e.
+ * tt_update_bias_feedback_s32 the same for an int32 bias (clamped to int32; (float)b' of the
+ * clamped value). tt_update_weight_s8 / tt_update_bias_s32 with TT_ROUND_FEEDBACK round to
+ * nearest and keep no residual. */
+int8_t tt_update_weight_feedback_s8(int8_t w, int8_t *e, float g, float s,
+                                    const tt_update_params *u);
+int32_t tt_update_bias_feedback_s32(int32_t b, int8_t *e, float g, float s,
+                                    const tt_update_params *u);
 int32_t tt_update_bias_s32(int32_t b, float g, float s, const tt_update_params *u);
 
 /* Buffered updates (element order = draw order): w[c][j] for j < per_channel with scale
- * w_scale[c]; bias[c] with x_scale * w_scale[c]. */
+ * w_scale[c]; bias[c] with x_scale * w_scale[c]. These, the fused bias and weight updates and
+ * tt_fc_s8_backward_update apply the *_feedback_* forms under TT_ROUND_FEEDBACK. */
 void tt_apply_update_weight_s8(int8_t *w, const float *g_w, int32_t c_out, int32_t per_channel,
                                const float *w_scale, const tt_update_params *u);
 void tt_apply_update_bias_s32(int32_t *bias, const float *g_b, int32_t c_out, float x_scale,

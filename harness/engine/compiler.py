@@ -60,6 +60,9 @@ class CompiledTraining:
         lines.append(f"  training arena     layer by layer: {a.layerwise_deferred} B with updates after the "
                      f"backward pass, {a.layerwise_in_place} B in place; streamed prefix: "
                      f"{a.streamed_deferred} B, {a.streamed_in_place} B")
+        if self.emitted.residual_bytes:
+            lines.append(f"  update residuals   {self.emitted.residual_bytes:>9} B   (rounding: feedback, int8 per "
+                         f"trainable int8 weight, static; counted in the trainable parameters)")
         return lines
 
     def files(self) -> dict[str, str]:

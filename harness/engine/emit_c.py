@@ -52,7 +52,7 @@ class TrainOptions:
     lr: float
     classifier_lr: float | None = None  # the float classifier's (None: lr)
     qas: bool = True
-    rounding: str = "nearest"  # or "stochastic"
+    rounding: str = "nearest"  # or "stochastic", "feedback" (int8 residuals, docs §8.1)
     seed: int = 0x2545F491
 
 
@@ -62,6 +62,7 @@ class EmittedModel:
     source: str
     arena_size: int
     trainable_bytes: int  # SRAM taken by trainable parameters (slices, biases, classifier)
+    residual_bytes: int = 0  # of which the int8 residuals of rounding "feedback" (.bss)
 
 
 def _split(layer: QConv, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +79,7 @@ class _Emitter:
         self.updates = layer_updates(qmodel, scheme)
         self.decls: list[tuple[str, str]] = []  # (names it defines, C text)
         self.trainable_bytes = 0
+        self.residuals: dict[int, int] = {}  # layer -> residual elements (rounding "feedback")
 
     def k_of(self, i: int) -> int:
         u = self.updates.get(i)
@@ -100,6 +102,33 @@ class _Emitter:
         if trainable:
             self.trainable_bytes += a.nbytes
         return name
+
+    def residual(self, i: int, n_bias: int, n_weight: int) -> None:
+        """Rounding "feedback": layer i's int8 residuals (.bss, zeroed by tt_model_init), the
+        biases' then the weights', one per trainable element (docs §8.1), and the update
+        parameters pointing at them: L{i}_updb at the biases', L{i}_upd at the weights' (an
+        int8 fully connected layer's one struct at the start: its kernel skips the biases')."""
+        if self.opts.rounding != "feedback" or n_bias + n_weight == 0:
+            return
+        n = n_bias + n_weight
+        self.residuals[i] = n
+        self.trainable_bytes += n
+        self.decls.append((f"L{i}_res", f"static int8_t L{i}_res[{n}];\n"))
+        head = f"static const tt_update_params L{i}_upd"
+        tail = f" = {{TT_LR, {int(self.opts.qas)}, TT_ROUND_FEEDBACK, &tt_rng_state, L{i}_res"
+        if isinstance(self.q.layers[i], QLinear):
+            self.decls.append((f"L{i}_upd", f"{head}{tail}}};\n"))
+            return
+        if n_bias:
+            self.decls.append((f"L{i}_updb", f"{head}b{tail}}};\n"))
+        if n_weight:
+            self.decls.append((f"L{i}_upd", f"{head}{tail} + {n_bias}}};\n"))
+
+    def upd(self, i: int, bias: bool = False) -> str:
+        """The update parameters of layer i's weights (``bias``: its conv biases)."""
+        if i not in self.residuals:
+            return "&tt_upd"
+        return f"&L{i}_updb" if bias else f"&L{i}_upd"
 
     def used_decls(self, code: str) -> str:
         """The declarations ``code`` needs, directly or through another declaration."""
@@ -128,6 +157,7 @@ class _Emitter:
                 k = self.k_of(i)
                 lo, hi = _split(layer, k)
                 self.array(f"L{i}_wlo", lo, trainable=True)
+                self.residual(i, layer.b.size if self.bias_trainable(i) else 0, lo.size)
                 self.array(f"L{i}_whi", hi, trainable=False)
                 self.array(f"L{i}_bias", layer.b, trainable=self.bias_trainable(i))
                 self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
@@ -178,6 +208,7 @@ class _Emitter:
         and bias in SRAM)."""
         op = layer.op
         self.array(f"L{i}_w", layer.w.astype(np.int8), trainable=True)
+        self.residual(i, layer.b.size, layer.w.size)
         self.array(f"L{i}_bias", layer.b.astype(np.int32), trainable=True)
         self.array(f"L{i}_wscale", layer.w_scale, trainable=False)
         self.array(f"L{i}_mult", layer.multiplier, trainable=False)
@@ -295,7 +326,7 @@ class _Emitter:
             assert isinstance(layer, QLinear)
             gx = w[0] if w else "NULL"
             return (f"tt_fc_s8_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_bias, "
-                    f"{c_float(layer.x.scale)}, L{i}_wscale, {r[2]}, {r[0]}, &tt_upd, {gx});")
+                    f"{c_float(layer.x.scale)}, L{i}_wscale, {r[2]}, {r[0]}, {self.upd(i)}, {gx});")
         if s.kind == "avgpool":
             return f"tt_avgpool_s8(&L{i}_p, {r[0]}, {w[0]});"
         if s.kind == "fc":
@@ -316,11 +347,11 @@ class _Emitter:
             assert isinstance(layer, QConv)
             oh, ow, c = self.q.graph.shapes()[layer.op.output]
             return (f"tt_bias_update_s32(L{i}_bias, {r[0]}, {oh * ow}, {c}, {c_float(layer.x.scale)}, "
-                    f"L{i}_wscale, &tt_upd);")
+                    f"L{i}_wscale, {self.upd(i, bias=True)});")
         if s.kind == "weight_update":
             assert isinstance(layer, QConv)
             return (f"{_kernel(layer.op)}_update_weight_s8(&L{i}_p, {r[1]}, {r[0]}, "
-                    f"{c_float(layer.x.scale)}, L{i}_wscale, L{i}_wlo, &tt_upd);")
+                    f"{c_float(layer.x.scale)}, L{i}_wscale, L{i}_wlo, {self.upd(i)});")
         if s.kind == "grad_input":
             assert isinstance(layer, QConv)
             wlo, whi = self.weight_halves(i, layer)
@@ -375,7 +406,7 @@ def emit(qmodel: QModel, scheme: ResolvedScheme, train: Program, train_plan: Mem
 #define TT_NUM_CLASSES {n_classes}
 #define TT_ARENA_SIZE {arena}
 
-/* Resets the stochastic-rounding stream. */
+/* Resets the stochastic-rounding stream (and the residuals of rounding "feedback"). */
 void tt_model_init(void);
 /* Predicted class of one int8 sample. */
 int32_t tt_predict(const int8_t *x);
@@ -392,9 +423,12 @@ uint32_t tt_param_checksum(void);
     infer_body = "\n    ".join(e.step(s, infer, infer_plan) for s in infer.steps)
     logits_buf = e.buf(infer, infer_plan, logits)
     checksum_body = "\n    ".join(e.checksum())
-    rounding = {"nearest": "TT_ROUND_NEAREST", "stochastic": "TT_ROUND_STOCHASTIC"}[opts.rounding]
+    rounding = {"nearest": "TT_ROUND_NEAREST", "stochastic": "TT_ROUND_STOCHASTIC",
+                "feedback": "TT_ROUND_FEEDBACK"}[opts.rounding]
     e.decls.insert(0, ("tt_upd", f"static const tt_update_params tt_upd = {{TT_LR, {int(opts.qas)}, "
-                                 f"{rounding}, &tt_rng_state}};\n"))
+                                 f"{rounding}, &tt_rng_state, NULL}};\n"))
+    init_body = "".join(f"\n    for (int32_t j = 0; j < {n}; ++j) {{\n        L{i}_res[j] = 0;\n    }}"
+                        for i, n in e.residuals.items())
     source = f"""/* Generated by mcutrain's training compiler. Do not edit.
  * model {qmodel.graph.name}; scheme: {scheme.describe()}
  * arena {arena} B (training plan {train_plan.arena_size} B, inference plan {infer_plan.arena_size} B)
@@ -410,7 +444,7 @@ uint32_t tt_param_checksum(void);
 static uint8_t tt_arena[TT_ARENA_SIZE] __attribute__((aligned(8)));
 static tt_rng tt_rng_state;
 
-{e.used_decls(train_body + infer_body + checksum_body)}
+{e.used_decls(train_body + infer_body + checksum_body + init_body)}
 static int32_t tt_argmax_f32(const float *v, int32_t n)
 {{
     int32_t best = 0;
@@ -424,7 +458,7 @@ static int32_t tt_argmax_f32(const float *v, int32_t n)
 
 void tt_model_init(void)
 {{
-    tt_rng_seed(&tt_rng_state, {opts.seed}u);
+    tt_rng_seed(&tt_rng_state, {opts.seed}u);{init_body}
 }}
 
 int32_t tt_predict(const int8_t *x)
@@ -452,4 +486,4 @@ uint32_t tt_param_checksum(void)
     return h;
 }}
 """
-    return EmittedModel(header, source, arena, e.trainable_bytes)
+    return EmittedModel(header, source, arena, e.trainable_bytes, sum(e.residuals.values()))

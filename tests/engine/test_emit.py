@@ -23,7 +23,7 @@ def run_host(files, name):
     return [json.loads(line[4:]) for line in out.splitlines() if line.startswith("@tt ")]
 
 
-@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic", "feedback"])
 @pytest.mark.parametrize("keys", [
     dict(n_bias_update=4, manual_weight_idx=(1, 4), weight_update_ratio=(0.5, 1.0)),  # pw slice + full
     dict(n_bias_update=5, manual_weight_idx=(2, 0), weight_update_ratio=(0.25, 1.0)),  # dw slice, first conv
@@ -64,3 +64,26 @@ def test_planned_arena_is_what_the_code_declares():
     # frozen weights are const (flash); only the classifier and two biases are trainable
     assert "static const int8_t L0_whi" in c.emitted.source
     assert c.emitted.trainable_bytes == 4 * (12 + 8) + 4 * (3 * 12 + 3)
+
+
+def test_feedback_residuals_are_static_and_counted():
+    """rounding: feedback adds one zero-initialised int8 per trainable int8 weight and int32
+    bias in .bss (counted in trainable_bytes and residual_bytes), and no other change."""
+    q = tiny_qmodel()
+    scheme = SparseScheme(n_bias_update=4, manual_weight_idx=(1, 4),
+                          weight_update_ratio=(0.5, 1.0)).resolve(q.graph)
+    near = compile_training(q, scheme, TrainOptions(lr=0.01)).emitted
+    fb = compile_training(q, scheme, TrainOptions(lr=0.01, rounding="feedback")).emitted
+    want = 0
+    for i, (op, layer) in enumerate(zip(q.graph.ops, q.layers)):
+        u = scheme.layer(op.name) if op.name in {x.name for x in scheme.layers} else None
+        if u is None or not u.trainable:
+            continue
+        n_w = layer.w[ref.weight_slice(op, u.weight_channels)].size if u.weight_channels else 0
+        n_b = layer.b.size if u.update_bias else 0
+        assert f"static int8_t L{i}_res[{n_w + n_b}];" in fb.source
+        assert f"L{i}_res[j] = 0;" in fb.source  # tt_model_init restarts the residuals
+        want += n_w + n_b
+    assert want > 0 and fb.residual_bytes == want and near.residual_bytes == 0
+    assert fb.trainable_bytes == near.trainable_bytes + want
+    assert "_res" not in near.source and "TT_ROUND_FEEDBACK" in fb.source

@@ -110,7 +110,7 @@ def test_gradients_reach_the_first_conv():
     assert np.any(trained.w != c0.w) and np.any(trained.b != c0.b)
 
 
-@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic", "feedback"])
 @pytest.mark.parametrize("name", ["lenet", "wand"])
 def test_host_build_equals_reference(name, rounding):
     check_records(run_host(files(name, rounding), f"ops-{name}-{rounding}"), name, rounding)
@@ -170,7 +170,7 @@ def test_frozen_prefix_streams_through_an_add_with_relu_and_stops_before_a_pool(
     assert records[0][-1]["checksum"] == r.checksum
 
 
-@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic", "feedback"])
 def test_int8_classifier_trains_like_the_reference(rounding):
     """An int8 classifier (imported models keep theirs): int8 logits dequantized for the loss,
     then trained like a hidden dense layer, the gradient flowing on to the first conv."""

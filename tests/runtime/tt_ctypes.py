@@ -65,10 +65,10 @@ class Rng(ct.Structure):
 
 
 class UpdateParams(ct.Structure):
-    _fields_ = [("lr", f32), ("qas", i32), ("rounding", i32), ("rng", ct.POINTER(Rng))]
+    _fields_ = [("lr", f32), ("qas", i32), ("rounding", i32), ("rng", ct.POINTER(Rng)), ("residual", P)]
 
 
-ROUND = {"nearest": 0, "stochastic": 1}
+ROUND = {"nearest": 0, "stochastic": 1, "feedback": 2}
 
 _R = ct.POINTER
 # name: (restype, argtypes)
@@ -103,6 +103,8 @@ _SIGS = {
     "tt_round_nearest_f32": (f32, [f32]),
     "tt_round_stochastic_f32": (f32, [f32, _R(Rng)]),
     "tt_update_weight_s8": (ct.c_int8, [ct.c_int8, f32, f32, _R(UpdateParams)]),
+    "tt_update_weight_feedback_s8": (ct.c_int8, [ct.c_int8, P, f32, f32, _R(UpdateParams)]),
+    "tt_update_bias_feedback_s32": (i32, [i32, P, f32, f32, _R(UpdateParams)]),
     "tt_update_bias_s32": (i32, [i32, f32, f32, _R(UpdateParams)]),
     "tt_apply_update_weight_s8": (None, [P, P, i32, i32, P, _R(UpdateParams)]),
     "tt_apply_update_bias_s32": (None, [P, P, i32, f32, P, _R(UpdateParams)]),

@@ -270,6 +270,7 @@ static void bt_run(int32_t index, const bt_case *t)
         uf.qas = (int32_t)(bt_rand() & 1u);
         uf.rounding = t->rounding ? TT_ROUND_STOCHASTIC : TT_ROUND_NEAREST;
         uf.rng = &rng_fast;
+        uf.residual = (int8_t *)0;
         ur = uf;
         ur.rng = &rng_ref;
         const float x_scale = 0.0234375f;

@@ -238,8 +238,8 @@ static void wt_run(int32_t index, const wt_case *t)
     tt_rng ra, rb;
     tt_rng_seed(&ra, 0x1234567u + (uint32_t)index);
     tt_rng_seed(&rb, 0x1234567u + (uint32_t)index);
-    const tt_update_params ua = {0.5f, 1, TT_ROUND_STOCHASTIC, &ra};
-    const tt_update_params ub = {0.5f, 1, TT_ROUND_STOCHASTIC, &rb};
+    const tt_update_params ua = {0.5f, 1, TT_ROUND_STOCHASTIC, &ra, (int8_t *)0};
+    const tt_update_params ub = {0.5f, 1, TT_ROUND_STOCHASTIC, &rb, (int8_t *)0};
     for (int32_t i = 0; i < n_lo; i++) {
         wt_wa[i] = wt_wb[i] = wt_w_lo[i];
     }

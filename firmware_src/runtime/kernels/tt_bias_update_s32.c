@@ -19,12 +19,21 @@ void tt_bias_grad_f32(const float *g_a, int32_t n_pos, int32_t c_out, float *g_b
     }
 }
 
+/* One bias: error feedback (docs section 8.1) with its residual, else the mode's rounding. */
+static int32_t tt_bias_one(int32_t b, int32_t c, float g, float s, const tt_update_params *u)
+{
+    if (u->rounding == TT_ROUND_FEEDBACK) {
+        return tt_update_bias_feedback_s32(b, u->residual + c, g, s, u);
+    }
+    return tt_update_bias_s32(b, g, s, u);
+}
+
 void tt_bias_update_s32_ref(int32_t *bias, const float *g_a, int32_t n_pos, int32_t c_out,
                             float x_scale, const float *w_scale, const tt_update_params *u)
 {
     for (int32_t c = 0; c < c_out; c++) {
         const float g = tt_bias_grad_one(g_a, n_pos, c_out, c);
-        bias[c] = tt_update_bias_s32(bias[c], g, x_scale * w_scale[c], u);
+        bias[c] = tt_bias_one(bias[c], c, g, x_scale * w_scale[c], u);
     }
 }
 
@@ -53,11 +62,11 @@ void tt_bias_update_s32(int32_t *bias, const float *g_a, int32_t n_pos, int32_t 
         const float acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
         for (int32_t j = 0; j < 8; j++) {
             const int32_t c = c0 + j;
-            bias[c] = tt_update_bias_s32(bias[c], acc[j], x_scale * w_scale[c], u);
+            bias[c] = tt_bias_one(bias[c], c, acc[j], x_scale * w_scale[c], u);
         }
     }
     for (int32_t c = c0; c < c_out; c++) {
         const float g = tt_bias_grad_one(g_a, n_pos, c_out, c);
-        bias[c] = tt_update_bias_s32(bias[c], g, x_scale * w_scale[c], u);
+        bias[c] = tt_bias_one(bias[c], c, g, x_scale * w_scale[c], u);
     }
 }

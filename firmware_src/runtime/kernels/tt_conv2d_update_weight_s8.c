@@ -24,6 +24,7 @@ void tt_conv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
                                 int8_t *w_lo, const tt_update_params *u)
 {
     const int32_t kk = p->kernel, k = p->k;
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t e = 0;
     for (int32_t c = 0; c < p->out_c; c++) {
         for (int32_t kh = 0; kh < kk; kh++) {
@@ -31,7 +32,8 @@ void tt_conv2d_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
                 for (int32_t i = 0; i < k; i++) {
                     const float g =
                         x_scale * tt_grad_weight_tap(p, x_slice, g_a, c, kh, kw, i);
-                    w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
+                    w_lo[e] = res ? tt_update_weight_feedback_s8(w_lo[e], res + e, g, w_scale[c], u)
+                                  : tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
                     e++;
                 }
             }

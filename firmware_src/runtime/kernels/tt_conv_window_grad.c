@@ -71,13 +71,15 @@ void tt_conv2d_win_update_weight_s8(const tt_conv_params *p, const int8_t *x_sli
                                     const float *g_a, float x_scale, const float *w_scale,
                                     int8_t *w_lo, const tt_update_params *u)
 {
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t e = 0;
     for (int32_t c = 0; c < p->out_c; c++) {
         for (int32_t kh = 0; kh < p->kernel; kh++) {
             for (int32_t kw = 0; kw < p->kernel_w; kw++) {
                 for (int32_t i = 0; i < p->k; i++) {
                     const float g = x_scale * win_grad_tap(p, x_slice, g_a, c, kh, kw, i);
-                    w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
+                    w_lo[e] = res ? tt_update_weight_feedback_s8(w_lo[e], res + e, g, w_scale[c], u)
+                                  : tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
                     e++;
                 }
             }
@@ -89,12 +91,14 @@ void tt_dwconv2d_win_update_weight_s8(const tt_conv_params *p, const int8_t *x_s
                                       const float *g_a, float x_scale, const float *w_scale,
                                       int8_t *w_lo, const tt_update_params *u)
 {
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t e = 0;
     for (int32_t c = 0; c < p->k; c++) {
         for (int32_t kh = 0; kh < p->kernel; kh++) {
             for (int32_t kw = 0; kw < p->kernel_w; kw++) {
                 const float g = x_scale * win_grad_tap(p, x_slice, g_a, c, kh, kw, c);
-                w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
+                w_lo[e] = res ? tt_update_weight_feedback_s8(w_lo[e], res + e, g, w_scale[c], u)
+                              : tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
                 e++;
             }
         }

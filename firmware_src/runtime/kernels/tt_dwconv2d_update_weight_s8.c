@@ -31,12 +31,14 @@ void tt_dwconv2d_update_weight_s8_ref(const tt_conv_params *p, const int8_t *x_s
                                   int8_t *w_lo, const tt_update_params *u)
 {
     const int32_t kk = p->kernel;
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t e = 0;
     for (int32_t c = 0; c < p->k; c++) {
         for (int32_t kh = 0; kh < kk; kh++) {
             for (int32_t kw = 0; kw < kk; kw++) {
                 const float g = x_scale * tt_grad_weight_tap(p, x_slice, g_a, c, kh, kw, c);
-                w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
+                w_lo[e] = res ? tt_update_weight_feedback_s8(w_lo[e], res + e, g, w_scale[c], u)
+                              : tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
                 e++;
             }
         }
@@ -109,6 +111,7 @@ tt_dwgw_blocks(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
     const int32_t taps = kk * kk;
     const float lr = u->lr;
     const int32_t qas = u->qas, stochastic = u->rounding == TT_ROUND_STOCHASTIC;
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t c0 = 0;
     if (buf) {
         for (; c0 + 8 <= k; c0 += 8) {
@@ -145,6 +148,11 @@ tt_dwgw_blocks(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
                 const float s = w_scale[c];
                 int8_t *w = w_lo + c * taps;
                 for (int32_t t = 0; t < taps; t++) {
+                    if (res) {
+                        w[t] = tt_update_weight_feedback_s8_inline(
+                            w[t], res + c * taps + t, x_scale * buf[t * 8 + j], s, lr, qas);
+                        continue;
+                    }
                     w[t] = tt_update_weight_s8_inline(w[t], x_scale * buf[t * 8 + j], s, lr, qas,
                                                       stochastic, u->rng);
                 }
@@ -157,6 +165,11 @@ tt_dwgw_blocks(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
         for (int32_t kh = 0; kh < kk; kh++) {
             for (int32_t kw = 0; kw < kk; kw++) {
                 const float g = x_scale * tt_grad_weight_tap(p, x_slice, g_a, c, kh, kw, c);
+                if (res) {
+                    w[kh * kk + kw] = tt_update_weight_feedback_s8_inline(
+                        w[kh * kk + kw], res + c * taps + kh * kk + kw, g, s, lr, qas);
+                    continue;
+                }
                 w[kh * kk + kw] = tt_update_weight_s8_inline(w[kh * kk + kw], g, s, lr, qas,
                                                              stochastic, u->rng);
             }

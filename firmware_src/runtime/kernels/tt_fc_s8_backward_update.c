@@ -18,7 +18,13 @@ void tt_fc_s8_backward_update(const tt_fc_params *p, const int8_t *x, int8_t *w,
     if (bias) {
         tt_bias_update_s32(bias, g_y, 1, p->out_n, x_scale, w_scale, u);
     }
-    tt_pwconv_update_weight_s8(&cp, x, g_y, x_scale, w_scale, w, u);
+    if (u->rounding == TT_ROUND_FEEDBACK) { /* the weights' residuals follow the biases' */
+        tt_update_params uw = *u;
+        uw.residual = u->residual + p->out_n;
+        tt_pwconv_update_weight_s8(&cp, x, g_y, x_scale, w_scale, w, &uw);
+    } else {
+        tt_pwconv_update_weight_s8(&cp, x, g_y, x_scale, w_scale, w, u);
+    }
     if (g_x) {
         tt_pwconv_grad_input_f32(&cp, g_y, w, (const int8_t *)0, w_scale, g_x);
     }

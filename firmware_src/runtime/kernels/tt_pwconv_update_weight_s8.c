@@ -7,7 +7,8 @@
  * nearest rounding each element's update depends on its own gradient only, so a tile is
  * updated as soon as it is done; stochastic rounding draws one number per element in layout
  * order, so there the tiles of a band of rows go to a small buffer first and the band is then
- * updated in order (bands of one row past TT_PWGW_BUF floats). */
+ * updated in order (bands of one row past TT_PWGW_BUF floats). Error feedback (TT_ROUND_FEEDBACK)
+ * updates tiles at once like nearest, each element with its residual. */
 #include "tt_kernels.h"
 #include "tt_kernels_ref.h"
 #include "tt_update_inline.h"
@@ -47,11 +48,13 @@ void tt_pwconv_update_weight_s8_ref(const tt_conv_params *p, const int8_t *x_sli
                                     const float *g_a, float x_scale, const float *w_scale,
                                     int8_t *w_lo, const tt_update_params *u)
 {
+    int8_t *res = u->rounding == TT_ROUND_FEEDBACK ? u->residual : (int8_t *)0;
     int32_t e = 0;
     for (int32_t c = 0; c < p->out_c; c++) {
         for (int32_t i = 0; i < p->k; i++) {
             const float g = x_scale * tt_pwconv_grad_weight_one(p, x_slice, g_a, c, i);
-            w_lo[e] = tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
+            w_lo[e] = res ? tt_update_weight_feedback_s8(w_lo[e], res + e, g, w_scale[c], u)
+                          : tt_update_weight_s8(w_lo[e], g, w_scale[c], u);
             e++;
         }
     }
@@ -216,6 +219,34 @@ tt_pwgw_update_ordered(const tt_conv_params *p, const int8_t *x_slice, const flo
     }
 }
 
+/* Error feedback (docs section 8.1): no draws, so tiles are updated as soon as they are done,
+ * as with nearest rounding; each element's residual sits at its own layout index. */
+static void __attribute__((noinline))
+tt_pwgw_update_feedback(const tt_conv_params *p, const int8_t *x_slice, const float *g_a,
+                        float x_scale, const float *w_scale, int8_t *w_lo,
+                        const tt_update_params *u)
+{
+    const int32_t out_c = p->out_c, k = p->k;
+    const float lr = u->lr;
+    const int32_t qas = u->qas;
+    float acc[16];
+    for (int32_t c0 = 0; c0 < out_c; c0 += 8) {
+        const int32_t nc = out_c - c0 < 8 ? out_c - c0 : 8;
+        for (int32_t i0 = 0; i0 < k; i0 += 2) {
+            const int32_t ni = k - i0 < 2 ? k - i0 : 2;
+            tt_pwgw_tile(p, x_slice, g_a, c0, nc, i0, ni, acc);
+            for (int32_t j = 0; j < nc; j++) {
+                const float s = w_scale[c0 + j];
+                const int32_t e0 = (c0 + j) * k + i0;
+                for (int32_t t = 0; t < ni; t++) {
+                    w_lo[e0 + t] = tt_update_weight_feedback_s8_inline(
+                        w_lo[e0 + t], u->residual + e0 + t, x_scale * acc[2 * j + t], s, lr, qas);
+                }
+            }
+        }
+    }
+}
+
 void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
                                 const float *g_a, float x_scale, const float *w_scale,
                                 int8_t *w_lo, const tt_update_params *u)
@@ -230,6 +261,10 @@ void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
     tt_rng *rng = u->rng;
     float acc[16];
     if (k <= 0 || out_c <= 0) {
+        return;
+    }
+    if (u->rounding == TT_ROUND_FEEDBACK) {
+        tt_pwgw_update_feedback(p, x_slice, g_a, x_scale, w_scale, w_lo, u);
         return;
     }
     if (!stochastic) {

@@ -41,4 +41,39 @@ static inline __attribute__((always_inline)) int8_t tt_update_weight_s8_inline(
     return (int8_t)r;
 }
 
+/* The error-feedback update of docs section 8.1 (tt_update_weight_feedback_s8 calls this one).
+ * Both roundings are the reference's nearest, trunc(t) with t = x +- 0.5, and each clamp is
+ * judged on t before the conversion, for the reason above. (float)w + (float)*e * 2^-8 is
+ * exact (|w| <= 127, |*e| <= 128: 15 significant bits), so v has one rounding, that of the
+ * subtraction. */
+static inline __attribute__((always_inline)) int8_t tt_update_weight_feedback_s8_inline(
+    int8_t w, int8_t *e, float g, float s, float lr, int32_t qas)
+{
+    const float step = lr * g;
+    const float d = qas ? step / s : step * s;
+    const float v = ((float)w + (float)*e * 0x1p-8f) - d;
+    const float t = v + (v >= 0.0f ? 0.5f : -0.5f);
+    if (t != t) {
+        return w;
+    }
+    int8_t r;
+    if (t < -127.0f) {
+        r = -127;
+    } else if (t > 127.0f) {
+        r = 127;
+    } else {
+        r = (int8_t)(int32_t)t;
+    }
+    const float q = (v - (float)r) * 256.0f;
+    const float tq = q + (q >= 0.0f ? 0.5f : -0.5f);
+    if (tq < -128.0f) {
+        *e = -128;
+    } else if (tq > 127.0f) {
+        *e = 127;
+    } else {
+        *e = (int8_t)(int32_t)tq;
+    }
+    return r;
+}
+
 #endif /* TT_UPDATE_INLINE_H */
