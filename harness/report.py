@@ -246,6 +246,7 @@ def render_summary(doc: dict) -> str:
 DEVICE_COLOR, REFERENCE_COLOR, BUDGET_COLOR = "#1f77b4", "#ff7f0e", "#d62728"
 SRAM_PARTS = (("arena", "activation arena", "#4c72b0"),
               ("trainable_params", "trainable parameters", "#55a868"),
+              ("sgd_state", "momentum buffers, shuffle order", "#ccb974"),
               ("other_static", "other static data", "#8172b2"),
               ("stack", "stack", "#c44e52"))
 
