@@ -333,6 +333,8 @@ def plot_sram(m: dict, budgets: dict):
     for y, (_, values) in enumerate(bars):
         left = 0.0
         for key, label, color in SRAM_PARTS:
+            if key == "sgd_state" and key not in parts:  # only scenarios that shuffle or use momentum
+                continue
             kib = values.get(key, 0) / 1024
             ax.barh(y, kib, left=left, color=color, edgecolor="white", height=0.55,
                     hatch="//" if key == "stack" and y == 1 else None,
