@@ -118,9 +118,11 @@ class Workload:
     @property
     def sgd_state_bytes(self) -> int:
         """Static SRAM of the optimizer's state: momentum buffers, the uint16 visiting order and
-        its 4-byte generator (tt_order, tt_shuffle_rng in main.c)."""
+        its 4-byte generator (tt_order, tt_shuffle_rng in main.c), and with a schedule the
+        update struct that leaves flash (tt_upd, 16 B) and the classifier's rate (4 B)."""
         order = 2 * len(self.train_y) + 4 if self.shuffle_seed else 0
-        return self.compiled.emitted.optimizer_bytes + order
+        rates = 20 if self.options.lr_factors else 0
+        return self.compiled.emitted.optimizer_bytes + order + rates
 
     def files(self) -> dict[str, str]:
         return {**self.compiled.files(),
