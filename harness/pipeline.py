@@ -340,6 +340,10 @@ class Pipeline:
             fixes.append(self._layout_fix(s, out, sram_budget))
         if out.workload is not None:
             rows += out.workload.compiled.plan_lines()
+            if out.workload.sgd_state_bytes:
+                opts = out.workload.options
+                rows.append(f"  sgd state          {out.workload.sgd_state_bytes:>9} B SRAM (momentum buffers, "
+                            f"shuffle order); lr table {4 * len(opts.lr_factors)} B flash")
         largest = "\n".join(f"    {sym.size:>8} B  {sym.region:<6} {sym.name}" for sym in m.symbols[:8])
         details = "\n".join(rows) + ("\n  largest symbols:\n" + largest if largest else "")
         if problems:
