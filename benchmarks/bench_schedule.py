@@ -19,8 +19,12 @@ Columns: mean test accuracy over the seeds with its 95 % t-interval, and the pai
 difference from plain on the same seeds with its 95 % t-interval (the seeds share data, so
 the paired interval is the sharper test).
 
-    python benchmarks/bench_schedule.py            # 5 seeds, 5 variants, ~6 min on one core
-    python benchmarks/bench_schedule.py --quick    # 2 seeds, 100 samples, 1 epoch: a smoke run
+    python benchmarks/bench_schedule.py              # 5 seeds x 5 variants: ~3 min of CPU
+    python benchmarks/bench_schedule.py --seeds 10   # ~6 min of CPU (the table in the notes)
+    python benchmarks/bench_schedule.py --quick      # 2 seeds, 100 samples, 1 epoch: a smoke run
+
+Measured (10 seeds, 2026-12-01): plain 66.45 ± 3.91 %, + shuffle -0.02 ± 4.92 pp,
++ cosine with warm-up +7.73 ± 4.03 pp, + momentum +5.50 ± 3.70 pp, all three +7.66 ± 4.09 pp.
 """
 from __future__ import annotations
 
