@@ -216,9 +216,12 @@ class Pipeline:
             if out.memory is not None and hwm is not None and out.workload is not None:
                 arena = out.workload.compiled.arena_size
                 trainable = out.workload.compiled.emitted.trainable_bytes
+                state = out.workload.sgd_state_bytes  # momentum buffers, shuffle order (docs §10)
                 out.metrics["sram_breakdown"] = {
                     "arena": arena, "trainable_params": trainable,
-                    "other_static": out.memory.static_sram - arena - trainable, "stack": hwm}
+                    "other_static": out.memory.static_sram - arena - trainable - state, "stack": hwm}
+                if state:
+                    out.metrics["sram_breakdown"]["sgd_state"] = state
             if steps:
                 out.metrics["step_instructions_mean"] = round(sum(steps) / len(steps))
             evals = r.eval_instructions()
@@ -272,8 +275,10 @@ class Pipeline:
         w, t = out.workload, scenario.training
         assert t is not None
         self.progress("training the numpy reference")
+        from .workload import sgd_config
+
         cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, classifier_lr=t.classifier_lr, qas=t.qas,
-                              rounding=t.rounding, seed=t.seed)
+                              rounding=t.rounding, seed=t.seed, **sgd_config(t))
         out.reference = ref.train(w.qmodel, w.scheme, w.train_x, w.train_y, cfg, w.test_x, w.test_y)
         out.metrics["reference_accuracy_before"] = out.reference.acc_before
         out.metrics["reference_accuracy_after"] = out.reference.acc_after
@@ -335,6 +340,10 @@ class Pipeline:
             fixes.append(self._layout_fix(s, out, sram_budget))
         if out.workload is not None:
             rows += out.workload.compiled.plan_lines()
+            if out.workload.sgd_state_bytes:
+                opts = out.workload.options
+                rows.append(f"  sgd state          {out.workload.sgd_state_bytes:>9} B SRAM (momentum buffers, "
+                            f"shuffle order); lr table {4 * len(opts.lr_factors)} B flash")
         largest = "\n".join(f"    {sym.size:>8} B  {sym.region:<6} {sym.name}" for sym in m.symbols[:8])
         details = "\n".join(rows) + ("\n  largest symbols:\n" + largest if largest else "")
         if problems:

@@ -52,6 +52,9 @@ from .model.graph import Add, Conv, Flatten, GlobalAvgPool, Graph, Linear, Pool
 from .model.qmodel import (QAdd, QAvgPool, QConv, QFlatten, QLayer, QLinear, QLinearFloat, QModel,
                            QParams, QPool)
 from .model.rtmath import DEFAULT_SEED, Xorshift32, fnv1a32, round_nearest, round_stochastic, softmax_xent
+from .sgd.lr_schedule import LrSchedule, scaled_lr
+from .sgd.momentum import Velocity, momentum_step
+from .sgd.shuffle import epoch_orders
 from .sparse.scheme import ResolvedScheme, SparseScheme, requires_grad
 
 log = logging.getLogger(__name__)
@@ -324,7 +327,7 @@ def apply_int32(b: np.ndarray, db: np.ndarray, rounding: str, rng: Xorshift32) -
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """On-device training hyper-parameters (SGD, batch 1, no momentum, constant lr)."""
+    """On-device training hyper-parameters (SGD, batch 1; by default no momentum, constant lr)."""
 
     epochs: int = 1
     lr: float = 0.01
@@ -333,8 +336,13 @@ class TrainConfig:
     rounding: str = "nearest"  # or "stochastic", "feedback" (§8.1: int8 residuals of weights and biases)
     seed: int = DEFAULT_SEED  # xorshift32 seed (stochastic rounding)
     scheme: SparseScheme = field(default_factory=SparseScheme.last_layer)
+    # docs/arithmetic.md §10: the visiting order, the lr per step, the classifier's momentum
+    shuffle_seed: int = 0  # nonzero: shuffle before every epoch with this xorshift32 stream
+    schedule: LrSchedule = field(default_factory=LrSchedule)
+    momentum: float = 0.0  # of the float classifier (0: plain SGD, no buffers)
 
     def __post_init__(self) -> None:
+        _check_sgd(self)
         if self.rounding not in ROUNDING:
             raise ScenarioError(f"rounding {self.rounding!r} is unknown",
                                 fix="use rounding: nearest, stochastic or feedback")
@@ -351,6 +359,15 @@ class TrainConfig:
         if not 0 < self.seed <= 0xFFFFFFFF:
             raise ScenarioError(f"seed = {self.seed!r} cannot seed xorshift32",
                                 fix="give a nonzero 32-bit seed, e.g. 0x2545F491")
+
+
+def _check_sgd(cfg: TrainConfig) -> None:
+    if not 0 <= cfg.shuffle_seed <= 0xFFFFFFFF:
+        raise ScenarioError(f"shuffle_seed = {cfg.shuffle_seed!r} cannot seed xorshift32",
+                            fix="give a nonzero 32-bit seed, or 0 for no shuffling")
+    if not (np.isfinite(cfg.momentum) and 0 <= cfg.momentum < 1):
+        raise ScenarioError(f"momentum = {cfg.momentum!r} is not in [0, 1)",
+                            fix="give e.g. momentum: 0.9, or 0 for plain SGD")
 
 
 @dataclass
@@ -370,6 +387,7 @@ class TrainState:
     # rounding "feedback": the int8 residuals of each trained int8 weight slice (by op name, in
     # the slice's layout) and int32 bias (by "<op name>.bias"); zeros at the layer's first update
     residuals: dict[str, np.ndarray] = field(default_factory=dict)
+    velocity: Velocity | None = None  # the float classifier's momentum buffers (§10.3)
 
     @property
     def qmodel(self) -> QModel:
@@ -405,8 +423,12 @@ def init_state(qmodel: QModel, cfg: TrainConfig,
         elif isinstance(layer, (QLinear, QLinearFloat)):
             layer = dataclasses.replace(layer, w=layer.w.copy(), b=layer.b.copy())
         layers.append(layer)
-    return TrainState(qmodel.graph, qmodel.input, layers, resolved, cfg, Xorshift32(cfg.seed),
-                      requires_grad(qmodel.graph, resolved), qmodel.graph.shapes())
+    state = TrainState(qmodel.graph, qmodel.input, layers, resolved, cfg, Xorshift32(cfg.seed),
+                       requires_grad(qmodel.graph, resolved), qmodel.graph.shapes())
+    head = layers[-1]
+    if cfg.momentum and isinstance(head, QLinearFloat):
+        state.velocity = Velocity.zeros(head.w, head.b)
+    return state
 
 
 # --- one training step -------------------------------------------------------------------
@@ -457,8 +479,12 @@ def train_step(state: TrainState, x_q: np.ndarray, label: int,
             if record is not None:
                 record[op.name] = (g_y.copy(), g_w)
             lr = F32(cfg.lr if cfg.classifier_lr is None else cfg.classifier_lr)
-            layer.b[...] = layer.b - lr * g_y
-            layer.w[...] = layer.w - lr * g_w
+            if state.velocity is not None and idx == len(state.graph.ops) - 1:
+                momentum_step(layer.b, state.velocity.b, g_y, lr, cfg.momentum)
+                momentum_step(layer.w, state.velocity.w, g_w, lr, cfg.momentum)
+            else:
+                layer.b[...] = layer.b - lr * g_y
+                layer.w[...] = layer.w - lr * g_w
             if op.input in state.need:
                 _add_grad(grads, op.input, linear_grad_input(g_y, layer.w).astype(np.float32))
         elif isinstance(layer, (QConv, QLinear)):
@@ -542,17 +568,20 @@ def train(qmodel: QModel, scheme: SparseScheme | ResolvedScheme | None, x_train_
           y_test: np.ndarray | None = None) -> TrainResult:
     """On-device training of ``qmodel`` (unchanged; the result holds the trained copy).
 
-    Samples are visited in the given order every epoch (the device reads them in that order);
-    ``scheme`` ``None`` means ``cfg.scheme``.
+    Samples are visited in the given order every epoch (the device reads them in that order),
+    or with ``cfg.shuffle_seed`` in a new order each epoch; ``cfg.schedule`` scales the rates
+    per step (§10); ``scheme`` ``None`` means ``cfg.scheme``.
     """
     state = init_state(qmodel, cfg, scheme)
     has_test = x_test_q is not None and y_test is not None
     before = evaluate(qmodel, x_test_q, y_test) if has_test else None
     losses, accs = [], []
     x_train_q = np.asarray(x_train_q, dtype=np.int8)
+    visits = _visits(cfg, len(y_train))
     for epoch in range(cfg.epochs):
         total, correct = 0.0, 0
-        for i, (x, y) in enumerate(zip(x_train_q, y_train)):
+        for i, (x, y) in enumerate(_epoch_samples(x_train_q, y_train, visits, epoch)):
+            _step_rates(state, cfg, visits, epoch * len(y_train) + i)
             loss = train_step(state, x, int(y))
             _check_loss(loss, epoch, i, cfg.lr)
             total += loss
@@ -561,10 +590,41 @@ def train(qmodel: QModel, scheme: SparseScheme | ResolvedScheme | None, x_train_
         losses.append(total / n)
         accs.append(correct / n)
         log.info("epoch %d: loss %.4f, train accuracy %.3f", epoch, losses[-1], accs[-1])
+    state.cfg = cfg
     trained = state.qmodel
     after = evaluate(trained, x_test_q, y_test) if has_test else None
     return TrainResult(tuple(losses), tuple(accs), before, after, trained,
                        param_checksum(trained, state.scheme), cfg.epochs * len(y_train))
+
+
+@dataclass(frozen=True)
+class _Visits:
+    """Per epoch the sample order (None: as given) and per step the lr factor (None: constant)."""
+
+    orders: list[np.ndarray] | None
+    factors: np.ndarray | None
+
+
+def _visits(cfg: TrainConfig, n: int) -> _Visits:
+    orders = epoch_orders(n, cfg.epochs, cfg.shuffle_seed) if cfg.shuffle_seed else None
+    factors = None if cfg.schedule.constant else cfg.schedule.factors(cfg.epochs, n)
+    return _Visits(orders, factors)
+
+
+def _epoch_samples(x: np.ndarray, y: np.ndarray, visits: _Visits, epoch: int):
+    if visits.orders is None:
+        return zip(x, y)
+    order = visits.orders[epoch]
+    return zip(x[order], np.asarray(y)[order])
+
+
+def _step_rates(state: TrainState, cfg: TrainConfig, visits: _Visits, step: int) -> None:
+    """This step's rates, ``lr * factor`` in float32 as the device scales them (§10.2)."""
+    if visits.factors is None:
+        return
+    f = visits.factors[step]
+    head = cfg.lr if cfg.classifier_lr is None else cfg.classifier_lr
+    state.cfg = dataclasses.replace(cfg, lr=scaled_lr(cfg.lr, f), classifier_lr=scaled_lr(head, f))
 
 
 def param_checksum(qmodel: QModel, scheme: SparseScheme | ResolvedScheme) -> int:
@@ -665,7 +725,8 @@ def float_forward(model: FloatModel, x: np.ndarray) -> FloatTrace:
 def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
                    g_logits: np.ndarray, lr: float,
                    record: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None, *,
-                   classifier_lr: float | None = None) -> None:
+                   classifier_lr: float | None = None, velocity: Velocity | None = None,
+                   momentum: float = 0.0) -> None:
     """Backward of one sample with the scheme's masking, SGD-updating ``model.params`` in place
     in the device's order (bias, weight slice, then ``g_x`` with the updated weights).
 
@@ -706,8 +767,12 @@ def float_backward(model: FloatModel, scheme: ResolvedScheme, trace: FloatTrace,
             if record is not None:
                 record[op.name] = (g_a.copy(), g_w)
             lr_l = lr_fc if op is graph.ops[-1] else lr_t  # a hidden layer steps like a conv
-            b[...] = b - lr_l * g_a
-            w[...] = w - lr_l * g_w
+            if velocity is not None and op is graph.ops[-1]:  # the classifier's momentum (§10.3)
+                momentum_step(b, velocity.b, g_a, lr_l, momentum)
+                momentum_step(w, velocity.w, g_w, lr_l, momentum)
+            else:
+                b[...] = b - lr_l * g_a
+                w[...] = w - lr_l * g_w
             if op.input in need:
                 _add_grad(grads, op.input, linear_grad_input(g_a, w))
         elif isinstance(op, GlobalAvgPool):
@@ -749,7 +814,8 @@ def float_evaluate(model: FloatModel, x: np.ndarray, y: np.ndarray, batch: int =
 def train_float(model: FloatModel, scheme: SparseScheme | ResolvedScheme, x_train: np.ndarray,
                 y_train: np.ndarray, cfg: TrainConfig, x_test: np.ndarray | None = None,
                 y_test: np.ndarray | None = None) -> FloatTrainResult:
-    """Float32 SGD (batch 1, no momentum) of the parameters ``scheme`` names, on real inputs.
+    """Float32 SGD (batch 1; shuffle, lr schedule and classifier momentum as ``cfg`` says, §10)
+    of the parameters ``scheme`` names, on real inputs.
 
     The same loss (§6) and update order as the device, the classifier stepping with
     ``cfg.classifier_lr`` (None: ``cfg.lr``); ``cfg.qas``, ``rounding`` and ``seed`` do not apply. ``model`` is not changed.
@@ -759,15 +825,25 @@ def train_float(model: FloatModel, scheme: SparseScheme | ResolvedScheme, x_trai
     has_test = x_test is not None and y_test is not None
     before = float_evaluate(work, x_test, y_test) if has_test else None
     losses, accs = [], []
+    visits = _visits(cfg, len(y_train))
+    head = model.graph.ops[-1]
+    velocity = (Velocity.zeros(work.params[f"{head.name}.weight"], work.params[f"{head.name}.bias"])
+                if cfg.momentum else None)
     for epoch in range(cfg.epochs):
         total, correct = 0.0, 0
-        for i, (x, y) in enumerate(zip(x_train, y_train)):
+        for i, (x, y) in enumerate(_epoch_samples(x_train, y_train, visits, epoch)):
+            lr, classifier_lr = cfg.lr, cfg.classifier_lr
+            if visits.factors is not None:
+                f = visits.factors[epoch * len(y_train) + i]
+                lr = scaled_lr(cfg.lr, f)
+                classifier_lr = scaled_lr(cfg.lr if cfg.classifier_lr is None else cfg.classifier_lr, f)
             trace = float_forward(work, np.asarray(x, dtype=np.float32))
             if not np.all(np.isfinite(trace.logits)):
                 raise _diverged(f"the logits are not finite at epoch {epoch}, step {i}", cfg.lr)
             loss, dlogits = softmax_xent(trace.logits, int(y))
             _check_loss(float(loss), epoch, i, cfg.lr)
-            float_backward(work, resolved, trace, dlogits, cfg.lr, classifier_lr=cfg.classifier_lr)
+            float_backward(work, resolved, trace, dlogits, lr, classifier_lr=classifier_lr,
+                           velocity=velocity, momentum=cfg.momentum)
             total += float(loss)
             correct += int(np.argmax(trace.logits) == int(y))
         n = max(len(y_train), 1)

@@ -246,6 +246,7 @@ def render_summary(doc: dict) -> str:
 DEVICE_COLOR, REFERENCE_COLOR, BUDGET_COLOR = "#1f77b4", "#ff7f0e", "#d62728"
 SRAM_PARTS = (("arena", "activation arena", "#4c72b0"),
               ("trainable_params", "trainable parameters", "#55a868"),
+              ("sgd_state", "momentum buffers, shuffle order", "#ccb974"),
               ("other_static", "other static data", "#8172b2"),
               ("stack", "stack", "#c44e52"))
 
@@ -332,6 +333,8 @@ def plot_sram(m: dict, budgets: dict):
     for y, (_, values) in enumerate(bars):
         left = 0.0
         for key, label, color in SRAM_PARTS:
+            if key == "sgd_state" and key not in parts:  # only scenarios that shuffle or use momentum
+                continue
             kib = values.get(key, 0) / 1024
             ax.barh(y, kib, left=left, color=color, edgecolor="white", height=0.55,
                     hatch="//" if key == "stack" and y == 1 else None,

@@ -24,6 +24,7 @@ from .scenario_values import (_app, _boards, _bool, _bounded, _choice, _classes,
                               _prefix,
                               _sample_count, _seed32, _shape3, _shift, _sparse_update, _str, _tags,
                               _tolerance, _window, _columns, app_cases)
+from .scenario_sgd import _decay, _momentum, _step_epochs, _steps, check_sgd
 from .scenario_data import DATASET_SPLITS, data_spec, dataset_splits  # noqa: F401 (DATASET_SPLITS: re-exported)
 from .units import Comparison
 from .workload import DataSpec, ModelSpec, TrainingSpec
@@ -127,6 +128,19 @@ SCHEMA: dict[str, Key] = {
                              "keys n_bias_update, manual_weight_idx, weight_update_ratio, or one of the "
                              "paper's 15 shipped schemes by name: {paper: 49kb} (model from model.arch) "
                              "or {paper: mbv2-w0.35/49kb}"),
+        "shuffle": Key(_bool, False, doc="visit the training samples in a new order every epoch "
+                       "(seeded Fisher-Yates on the device; uint16 index per sample in SRAM)"),
+        "shuffle_seed": Key(_seed32, 0x9E3779B9, doc="seed of the shuffle's own xorshift32 stream "
+                            "(nonzero, 32 bits; not the stochastic-rounding one)"),
+        "schedule": Key(_choice("constant", "cosine", "step"), "constant",
+                        doc="learning-rate schedule of both rates, per step: constant, cosine (to 0 at "
+                        "the end) or step (times decay every step_epochs); a float32 table in flash"),
+        "warmup": Key(_steps, 0, doc="steps (samples) of linear warm-up from lr/warmup to lr, with any "
+                      "schedule"),
+        "decay": Key(_decay, 0.1, doc="schedule: step: the factor per decay, (0, 1]"),
+        "step_epochs": Key(_step_epochs, 1, doc="schedule: step: epochs between decays"),
+        "momentum": Key(_momentum, 0.0, doc="momentum of the float classifier, 0 <= mu < 1 (0: none); "
+                        "v = mu*v + g, w -= lr*v, float32 buffers in SRAM"),
     }),
     "engine": Key(None, doc="how the training compiler lays the program out", children={
         "prefix": Key(_prefix, "auto", doc="the frozen early layers run in row strips (patch-based), "
@@ -508,6 +522,7 @@ def _training_specs(v: dict[str, Any], path: Path, line: int
         except DatasetError as e:
             raise ScenarioError(f"{path}:{line}: dataset.shift: {e.message}", e.fix) from None
     data = data_spec(d, path, line)
+    check_sgd(t, data.train, path, line)
     e = v["engine"] or _validate({}, SCHEMA["engine"].children or {}, "engine", path, line)
     training = TrainingSpec(**t, prefix=e["prefix"])
     # The scheme must fit the model: check it now, against the graph (no weights needed).

@@ -79,6 +79,14 @@ class TrainingSpec:
     sparse_update: object  # a shorthand or the paper's keys; resolved against the graph
     classifier: str = "float"
     prefix: object = "auto"  # engine.prefix: auto | none | {until, rows}
+    # how SGD runs over the epochs (harness/sgd, docs/arithmetic.md §10)
+    shuffle: bool = False
+    shuffle_seed: int = 0x9E3779B9
+    schedule: str = "constant"
+    warmup: int = 0
+    decay: float = 0.1
+    step_epochs: int = 1
+    momentum: float = 0.0
 
 
 def prefix_choice(spec: object) -> PrefixChoice | None:
@@ -105,10 +113,21 @@ class Workload:
     epochs: int
     pretrain_accuracy: float | None  # the model file's int8 test accuracy on its own task
     model_sha256: str | None  # the model file's hash (None: seeded random weights)
+    shuffle_seed: int = 0  # nonzero: the device shuffles its visiting order every epoch
+
+    @property
+    def sgd_state_bytes(self) -> int:
+        """Static SRAM of the optimizer's state: momentum buffers, the uint16 visiting order and
+        its 4-byte generator (tt_order, tt_shuffle_rng in main.c), and with a schedule the
+        update struct that leaves flash (tt_upd, 16 B) and the classifier's rate (4 B)."""
+        order = 2 * len(self.train_y) + 4 if self.shuffle_seed else 0
+        rates = 20 if self.options.lr_factors else 0
+        return self.compiled.emitted.optimizer_bytes + order + rates
 
     def files(self) -> dict[str, str]:
         return {**self.compiled.files(),
-                **emit_dataset(self.train_x, self.train_y, self.test_x, self.test_y, self.epochs)}
+                **emit_dataset(self.train_x, self.train_y, self.test_x, self.test_y, self.epochs,
+                               shuffle_seed=self.shuffle_seed)}
 
 
 def build_graph(spec: ModelSpec, num_classes: int) -> Graph:
@@ -252,10 +271,27 @@ def prepare(model: ModelSpec, data: DataSpec, training: TrainingSpec) -> Workloa
     test_x = pack_images(ds.test_x, packing)
     test_y = pack_labels(ds.test_y)
     opts = TrainOptions(lr=training.lr, classifier_lr=training.classifier_lr, qas=training.qas, rounding=training.rounding,
-                        seed=training.seed)
+                        seed=training.seed, **sgd_options(training, len(train_y)))
     try:
         compiled = compile_training(qmodel, scheme, opts, prefix_choice(training.prefix))
     except PrefixError as e:
         raise ScenarioError(f"engine.prefix: {e}", "use prefix: auto, or one of the valid ends it names") from None
     return Workload(qmodel, scheme, ds, train_x, train_y, test_x, test_y, compiled, opts,
-                    training.epochs, pre_acc, sha)
+                    training.epochs, pre_acc, sha, training.shuffle_seed if training.shuffle else 0)
+
+
+def sgd_options(training: TrainingSpec, n_train: int) -> dict:
+    """The compiler's options for the schedule and momentum (TrainOptions keywords)."""
+    from .scenario_sgd import schedule_of
+
+    schedule = schedule_of(training)
+    factors = () if schedule.constant else tuple(float(f) for f in schedule.factors(training.epochs, n_train))
+    return {"lr_factors": factors, "momentum": training.momentum}
+
+
+def sgd_config(training: TrainingSpec) -> dict:
+    """The reference's ``TrainConfig`` keywords for shuffle, schedule and momentum."""
+    from .scenario_sgd import schedule_of
+
+    return {"shuffle_seed": training.shuffle_seed if training.shuffle else 0,
+            "schedule": schedule_of(training), "momentum": training.momentum}

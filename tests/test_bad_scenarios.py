@@ -390,6 +390,36 @@ def assert_clear(message: str, path: Path, line: int | None, needles: tuple[str,
     assert "Traceback" not in message and len(message) < MAX_MESSAGE, message[:2000]
 
 
+# How SGD runs over the epochs (harness/scenario_sgd.py, docs/arithmetic.md section 10).
+CORPUS += [
+    case("momentum-one", train(training="{epochs: 1, lr: 0.001, momentum: 1.0}"), 5,
+         "training.momentum", "[0, 1)"),
+    case("momentum-negative", train(training="{epochs: 1, lr: 0.001, momentum: -0.5}"), 5,
+         "training.momentum", "[0, 1)"),
+    case("warmup-negative", train(training="{epochs: 1, lr: 0.001, warmup: -3}"), 5,
+         "training.warmup", ">= 0"),
+    case("warmup-whole-run", train(training="{epochs: 1, lr: 0.001, schedule: cosine, warmup: 12}"), 5,
+         "training.warmup", "12 steps", "whole run", "warmup: 1"),
+    case("schedule-unknown", train(training="{epochs: 1, lr: 0.001, schedule: linear}"), 5,
+         "training.schedule", "cosine", "step"),
+    case("decay-without-step", train(training="{epochs: 1, lr: 0.001, schedule: cosine, decay: 0.5}"), 5,
+         "training.decay", "schedule: step"),
+    case("decay-zero", train(training="{epochs: 1, lr: 0.001, schedule: step, decay: 0}"), 5,
+         "training.decay", "(0, 1]"),
+    case("step-epochs-zero", train(training="{epochs: 1, lr: 0.001, schedule: step, step_epochs: 0}"), 5,
+         "training.step_epochs", ">= 1"),
+    case("shuffle-one-sample", train(dataset="{name: digits, classes: [0], train: 1, test: 6}",
+                                     training="{epochs: 1, lr: 0.001, shuffle: true}"), 5,
+         "training.shuffle", "1 training sample", "dataset.train"),
+    case("shuffle-not-a-bool", train(training="{epochs: 1, lr: 0.001, shuffle: yes please}"), 5,
+         "training.shuffle", "true or false"),
+    case("shuffle-seed-without-shuffle", train(training="{epochs: 1, lr: 0.001, shuffle_seed: 7}"), 5,
+         "training.shuffle_seed", "shuffle: true"),
+    case("shuffle-seed-zero", train(training="{epochs: 1, lr: 0.001, shuffle: true, shuffle_seed: 0}"), 5,
+         "training.shuffle_seed", "nonzero"),
+]
+
+
 def test_corpus_ids_are_unique_and_every_numeric_key_is_tried():
     assert len({c.id for c in CORPUS}) == len(CORPUS)
     assert len(numeric_cases()) == 4 * len(NUMERIC_KEYS)  # +inf, -inf, NaN, 400 digits each

@@ -295,6 +295,13 @@ void tt_pwconv_update_weight_s8(const tt_conv_params *p, const int8_t *x_slice,
 void tt_fc_f32_backward_update(const tt_fc_f32_params *p, const int8_t *x, float *w, float *b,
                                const float *dlogits, float lr, float *g_x);
 
+/* tt_fc_f32_backward_update with momentum (docs section 10.3): per bias, then per weight
+ * (row-major), v = mu * v + g; p = p - lr * v, with g = dlogits[j] (bias) or
+ * dlogits[j] * x_r[i] (weight); v_w [out_n][in_n] and v_b [out_n] persist between steps. */
+void tt_fc_f32_backward_update_momentum(const tt_fc_f32_params *p, const int8_t *x, float *w,
+                                        float *b, const float *dlogits, float lr, float mu,
+                                        float *v_w, float *v_b, float *g_x);
+
 /* int8 classifier backward + update, all of w [out_n][in_n] trainable (a pointwise conv on a
  * 1x1 map): g_y [out_n] becomes g_a in place (mask apply), then tt_bias_update_s32,
  * tt_pwconv_update_weight_s8 (k = in_n), and tt_pwconv_grad_input_f32 into g_x [in_n]
@@ -303,6 +310,13 @@ void tt_fc_s8_backward_update(const tt_fc_params *p, const int8_t *x, int8_t *w,
                               int32_t *bias, float x_scale, const float *w_scale,
                               const uint8_t *mask, float *g_y, const tt_update_params *u,
                               float *g_x);
+
+/* ---- training order (docs section 10.1) --------------------------------------------------- */
+
+/* A uniform integer in [0, n), n >= 1: Lemire's multiply-shift, rejecting the biased low words. */
+uint32_t tt_uniform_below(tt_rng *rng, uint32_t n);
+/* Fisher-Yates in place: for i = n-1 down to 1, j = tt_uniform_below(rng, i + 1), swap. */
+void tt_shuffle_u16(uint16_t *order, int32_t n, tt_rng *rng);
 
 /* ---- checksum (docs section 9) ----------------------------------------------------------- */
 

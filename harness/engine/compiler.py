@@ -103,11 +103,13 @@ def compile_training(qmodel: QModel, scheme: ResolvedScheme, opts: TrainOptions,
 
 
 def emit_dataset(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 epochs: int, section: str = ".tt_data") -> dict[str, str]:
+                 epochs: int, section: str = ".tt_data", shuffle_seed: int = 0) -> dict[str, str]:
     """``tt_data.h`` / ``tt_data.c``: int8 samples and labels in the board's data region.
 
     On a device the samples come from a sensor or external memory; here they sit in a
     section the linker places in the data region, outside the flash and SRAM budgets.
+    A nonzero ``shuffle_seed`` makes the device visit them in a new order every epoch
+    (``TT_SHUFFLE_SEED``, docs/arithmetic.md §10.1).
     """
     from .cformat import c_literal
 
@@ -127,7 +129,7 @@ def emit_dataset(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
 #define TT_N_TEST {n_test}
 #define TT_EPOCHS {epochs}
 #define TT_SAMPLE_SIZE {size}
-extern const int8_t tt_train_x[];
+{f"#define TT_SHUFFLE_SEED {shuffle_seed}u" + chr(10) if shuffle_seed else ""}extern const int8_t tt_train_x[];
 extern const uint8_t tt_train_y[];
 extern const int8_t tt_test_x[];
 extern const uint8_t tt_test_y[];

@@ -54,6 +54,10 @@ class TrainOptions:
     qas: bool = True
     rounding: str = "nearest"  # or "stochastic", "feedback" (int8 residuals, docs §8.1)
     seed: int = 0x2545F491
+    # docs/arithmetic.md §10 (harness/sgd): the lr factor of every step (empty: constant lr,
+    # today's code) and the float classifier's momentum (0: none, no buffers)
+    lr_factors: tuple[float, ...] = ()
+    momentum: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class EmittedModel:
     arena_size: int
     trainable_bytes: int  # SRAM taken by trainable parameters (slices, biases, classifier)
     residual_bytes: int = 0  # of which the int8 residuals of rounding "feedback" (.bss)
+    optimizer_bytes: int = 0  # SRAM of the optimizer's state (the classifier's momentum buffers)
 
 
 def _split(layer: QConv, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +85,7 @@ class _Emitter:
         self.decls: list[tuple[str, str]] = []  # (names it defines, C text)
         self.trainable_bytes = 0
         self.residuals: dict[int, int] = {}  # layer -> residual elements (rounding "feedback")
+        self.optimizer_bytes = 0
 
     def k_of(self, i: int) -> int:
         u = self.updates.get(i)
@@ -114,7 +120,8 @@ class _Emitter:
         self.residuals[i] = n
         self.trainable_bytes += n
         self.decls.append((f"L{i}_res", f"static int8_t L{i}_res[{n}];\n"))
-        head = f"static const tt_update_params L{i}_upd"
+        const = "" if self.opts.lr_factors else "const "  # a schedule sets .lr every step
+        head = f"static {const}tt_update_params L{i}_upd"
         tail = f" = {{TT_LR, {int(self.opts.qas)}, TT_ROUND_FEEDBACK, &tt_rng_state, L{i}_res"
         if isinstance(self.q.layers[i], QLinear):
             self.decls.append((f"L{i}_upd", f"{head}{tail}}};\n"))
@@ -123,6 +130,10 @@ class _Emitter:
             self.decls.append((f"L{i}_updb", f"{head}b{tail}}};\n"))
         if n_weight:
             self.decls.append((f"L{i}_upd", f"{head}{tail} + {n_bias}}};\n"))
+
+    def update_structs(self) -> list[str]:
+        """The names of every tt_update_params besides tt_upd (feedback's per-layer ones)."""
+        return [name for name, text in self.decls if "tt_update_params L" in text]
 
     def upd(self, i: int, bias: bool = False) -> str:
         """The update parameters of layer i's weights (``bias``: its conv biases)."""
@@ -337,6 +348,8 @@ class _Emitter:
                     f"    loss = tt_softmax_xent_f32({r[0]}, {n}, label, {w[0]});")
         if s.kind == "fc_backward":
             gx = w[0] if w else "NULL"
+            if self.opts.momentum or self.opts.lr_factors:
+                return self.fc_backward_sgd(i, r, gx)
             return f"tt_fc_f32_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, TT_CLASSIFIER_LR, {gx});"
         if s.kind == "avgpool_grad":
             return f"tt_avgpool_grad_input_f32(&L{i}_p, {r[0]}, {w[0]});"
@@ -366,6 +379,19 @@ class _Emitter:
             n = int(np.prod(program.buffer(s.reads[1]).shape))
             return f"tt_accumulate_f32({r[0]}, {r[1]}, {n});"
         raise ValueError(f"no C for step {s.kind}")  # pragma: no cover
+
+    def fc_backward_sgd(self, i: int, r: list[str], gx: str) -> str:
+        """The float classifier's update at a scheduled rate and / or with momentum (§10)."""
+        lr = "tt_classifier_lr" if self.opts.lr_factors else "TT_CLASSIFIER_LR"
+        if not self.opts.momentum:
+            return f"tt_fc_f32_backward_update(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, {lr}, {gx});"
+        layer = self.q.layers[i]
+        n_w, n_b = layer.w.size, layer.b.size
+        for name, n in ((f"L{i}_vw", n_w), (f"L{i}_vb", n_b)):  # zeroed .bss, counted by the ELF
+            self.decls.append((name, f"static float {name}[{n}] __attribute__((aligned(8)));\n"))
+        self.optimizer_bytes += 4 * (n_w + n_b)
+        return (f"tt_fc_f32_backward_update_momentum(&L{i}_p, {r[1]}, L{i}_w, L{i}_b, {r[0]}, {lr}, "
+                f"{c_float(self.opts.momentum)}, L{i}_vw, L{i}_vb, {gx});")
 
     def checksum(self) -> list[str]:
         lines = []
@@ -425,10 +451,15 @@ uint32_t tt_param_checksum(void);
     checksum_body = "\n    ".join(e.checksum())
     rounding = {"nearest": "TT_ROUND_NEAREST", "stochastic": "TT_ROUND_STOCHASTIC",
                 "feedback": "TT_ROUND_FEEDBACK"}[opts.rounding]
-    e.decls.insert(0, ("tt_upd", f"static const tt_update_params tt_upd = {{TT_LR, {int(opts.qas)}, "
-                                 f"{rounding}, &tt_rng_state, NULL}};\n"))
+    scheduled = bool(opts.lr_factors)  # the rates change per step: tt_upd is not const
+    e.decls.insert(0, ("tt_upd", f"static {'' if scheduled else 'const '}tt_update_params tt_upd = "
+                                 f"{{TT_LR, {int(opts.qas)}, {rounding}, &tt_rng_state, NULL}};\n"))
     init_body = "".join(f"\n    for (int32_t j = 0; j < {n}; ++j) {{\n        L{i}_res[j] = 0;\n    }}"
                         for i, n in e.residuals.items())
+    if scheduled:
+        header, schedule_c = _lr_schedule_c(header, opts, e.update_structs())
+    else:
+        schedule_c = ""
     source = f"""/* Generated by mcutrain's training compiler. Do not edit.
  * model {qmodel.graph.name}; scheme: {scheme.describe()}
  * arena {arena} B (training plan {train_plan.arena_size} B, inference plan {infer_plan.arena_size} B)
@@ -444,7 +475,7 @@ uint32_t tt_param_checksum(void);
 static uint8_t tt_arena[TT_ARENA_SIZE] __attribute__((aligned(8)));
 static tt_rng tt_rng_state;
 
-{e.used_decls(train_body + infer_body + checksum_body + init_body)}
+{e.used_decls(train_body + infer_body + checksum_body + init_body + schedule_c)}
 static int32_t tt_argmax_f32(const float *v, int32_t n)
 {{
     int32_t best = 0;
@@ -466,7 +497,7 @@ int32_t tt_predict(const int8_t *x)
     {infer_body}
     return tt_argmax_f32({logits_buf}, {n_classes});
 }}
-
+{schedule_c}
 const float *tt_logits(void)
 {{
     return {logits_buf};
@@ -486,4 +517,28 @@ uint32_t tt_param_checksum(void)
     return h;
 }}
 """
-    return EmittedModel(header, source, arena, e.trainable_bytes, sum(e.residuals.values()))
+    return EmittedModel(header, source, arena, e.trainable_bytes, sum(e.residuals.values()),
+                        e.optimizer_bytes)
+
+
+def _lr_schedule_c(header: str, opts: TrainOptions, structs: list[str]) -> tuple[str, str]:
+    """The per-step rates (docs/arithmetic.md §10.2): the factor table in flash and
+    ``tt_lr_step``, which sets both rates to ``lr * factor`` in float32 (in ``tt_upd`` and in
+    ``structs``, the per-layer update parameters of rounding "feedback")."""
+    n = len(opts.lr_factors)
+    decl = (f"\n/* Learning-rate schedule (docs section 10.2): set the rates of step 0..TT_LR_STEPS-1. */\n"
+            f"#define TT_LR_STEPS {n}\nvoid tt_lr_step(int32_t step);\n#endif\n")
+    assert header.endswith("#endif\n")
+    header = header[: -len("#endif\n")] + decl
+    table = c_array("tt_lr_factors", np.asarray(opts.lr_factors, dtype=np.float32), const=True, align=4)
+    source = f"""
+{table}static float tt_classifier_lr = TT_CLASSIFIER_LR;
+
+void tt_lr_step(int32_t step)
+{{
+    const float f = tt_lr_factors[step];
+    tt_upd.lr = TT_LR * f;{"".join(f"{chr(10)}    {n}.lr = tt_upd.lr;" for n in structs)}
+    tt_classifier_lr = TT_CLASSIFIER_LR * f;
+}}
+"""
+    return header, source
