@@ -278,7 +278,7 @@ class Pipeline:
         from .workload import sgd_config
 
         cfg = ref.TrainConfig(epochs=w.epochs, lr=t.lr, classifier_lr=t.classifier_lr, qas=t.qas,
-                              rounding=t.rounding, seed=t.seed, **sgd_config(t))
+                              rounding=t.rounding, seed=t.seed, **sgd_config(t, len(w.train_y)))
         out.reference = ref.train(w.qmodel, w.scheme, w.train_x, w.train_y, cfg, w.test_x, w.test_y)
         out.metrics["reference_accuracy_before"] = out.reference.acc_before
         out.metrics["reference_accuracy_after"] = out.reference.acc_after

@@ -132,11 +132,12 @@ SCHEMA: dict[str, Key] = {
                        "(seeded Fisher-Yates on the device; uint16 index per sample in SRAM)"),
         "shuffle_seed": Key(_seed32, 0x9E3779B9, doc="seed of the shuffle's own xorshift32 stream "
                             "(nonzero, 32 bits; not the stochastic-rounding one)"),
-        "schedule": Key(_choice("constant", "cosine", "step"), "constant",
-                        doc="learning-rate schedule of both rates, per step: constant, cosine (to 0 at "
-                        "the end) or step (times decay every step_epochs); a float32 table in flash"),
-        "warmup": Key(_steps, 0, doc="steps (samples) of linear warm-up from lr/warmup to lr, with any "
-                      "schedule"),
+        "schedule": Key(_choice("constant", "cosine", "step"), "cosine",
+                        doc="learning-rate schedule of both rates, per step: cosine (to 0 at the end; "
+                        "measured best: benchmarks/bench_schedule.py), constant, or step (times decay "
+                        "every step_epochs); a float32 factor per step in flash (none when constant)"),
+        "warmup": Key(_steps, "auto", doc="linear warm-up from lr/warmup to lr: steps (samples), a share "
+                      "of the run's steps like '10%', or auto (10% with cosine or step, none with constant)"),
         "decay": Key(_decay, 0.1, doc="schedule: step: the factor per decay, (0, 1]"),
         "step_epochs": Key(_step_epochs, 1, doc="schedule: step: epochs between decays"),
         "momentum": Key(_momentum, 0.0, doc="momentum of the float classifier, 0 <= mu < 1 (0: none); "

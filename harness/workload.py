@@ -82,8 +82,8 @@ class TrainingSpec:
     # how SGD runs over the epochs (harness/sgd, docs/arithmetic.md §10)
     shuffle: bool = False
     shuffle_seed: int = 0x9E3779B9
-    schedule: str = "constant"
-    warmup: int = 0
+    schedule: str = "cosine"  # the scenario schema's defaults (harness/scenario.py)
+    warmup: int | str = "auto"  # steps, 'P%' of the run's steps, or auto
     decay: float = 0.1
     step_epochs: int = 1
     momentum: float = 0.0
@@ -284,14 +284,14 @@ def sgd_options(training: TrainingSpec, n_train: int) -> dict:
     """The compiler's options for the schedule and momentum (TrainOptions keywords)."""
     from .scenario_sgd import schedule_of
 
-    schedule = schedule_of(training)
+    schedule = schedule_of(training, n_train)
     factors = () if schedule.constant else tuple(float(f) for f in schedule.factors(training.epochs, n_train))
     return {"lr_factors": factors, "momentum": training.momentum}
 
 
-def sgd_config(training: TrainingSpec) -> dict:
+def sgd_config(training: TrainingSpec, n_train: int) -> dict:
     """The reference's ``TrainConfig`` keywords for shuffle, schedule and momentum."""
     from .scenario_sgd import schedule_of
 
     return {"shuffle_seed": training.shuffle_seed if training.shuffle else 0,
-            "schedule": schedule_of(training), "momentum": training.momentum}
+            "schedule": schedule_of(training, n_train), "momentum": training.momentum}
