@@ -76,3 +76,18 @@ def test_chain(st):
     assert st.chain([U, N]) == N
     assert st.chain([A, N]) == N  # a broken link breaks the chain
     assert st.chain([A, H]) == A
+
+
+def test_searched_scheme_from_a_block_or_a_file(tmp_path):
+    """bench_learning's --searched takes a sparse_update block inline or a YAML file holding one."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import learning_runs
+
+    block = "{n_bias_update: 3, manual_weight_idx: [6], weight_update_ratio: [0.5]}"
+    inline = learning_runs.load_searched(block)
+    assert (inline.n_bias_update, inline.manual_weight_idx, inline.weight_update_ratio) == (3, (6,), (0.5,))
+    f = tmp_path / "found.yaml"
+    f.write_text("training:\n  sparse_update:\n    n_bias_update: 3\n    manual_weight_idx: [6]\n"
+                 "    weight_update_ratio: [0.5]\n")
+    assert learning_runs.load_searched(str(f)) == inline
+    assert learning_runs.load_searched("sparse_update: bias_only").shorthand == "bias_only"
