@@ -35,7 +35,7 @@ task's ``conv`` grid. Grids (``TASKS`` below):
 
 - small16 tasks (400 of a 3000-sample pool per seed, 2 epochs, 1000 test images): head
   {0.01, 0.03, 0.1}, int8 {1e-4, 3e-4, 1e-3, 3e-3}, float32 also 3e-5;
-- ResNet-8 (150 of 1500 per seed, 2 epochs, 1000 test images): head {0.01, 0.03, 0.1}, int8
+- ResNet-8 (100 of 1500 per seed, 2 epochs, 1000 test images): head {0.01, 0.03, 0.1}, int8
   {1e-4, 3e-4, 1e-3}, float32 also 3e-5;
 - magic_wand (700 of the 1329 training windows per seed, 3 epochs, all 364 test windows of
   the scenario's windowing: 256 steps, stride 128): head {1e-6, 3e-6, 1e-5} x int8 {3e-3, 1e-2},

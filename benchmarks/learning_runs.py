@@ -83,7 +83,7 @@ TASKS = {
                      "fashion-domain-shift", 3000, 400, 1000, 2, SPARSE_SMALL16, SMALL_HEAD, SMALL_CONV,
                      float_low=(3e-5,)),
     "resnet8": TaskDef("resnet8", "ResNet-8 (CIFAR-10) -> Fashion-MNIST 0-4", "scenarios/resnet8.yaml",
-                       "resnet8-fashion-last-layer", 1500, 150, 1000, 2, SPARSE_RESNET8,
+                       "resnet8-fashion-last-layer", 1500, 100, 1000, 2, SPARSE_RESNET8,
                        (0.01, 0.03, 0.1), (1e-4, 3e-4, 1e-3), float_low=(3e-5,)),
     "imu": TaskDef("imu", "magic_wand -> imu_watch exercises (7 classes)", "scenarios/magic_wand.yaml",
                    "magic-wand-watch-head", None, 700, None, 3, SPARSE_MAGIC_WAND,
