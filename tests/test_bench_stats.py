@@ -91,3 +91,16 @@ def test_searched_scheme_from_a_block_or_a_file(tmp_path):
                  "    weight_update_ratio: [0.5]\n")
     assert learning_runs.load_searched(str(f)) == inline
     assert learning_runs.load_searched("sparse_update: bias_only").shorthand == "bias_only"
+
+
+def test_paired_difference(st):
+    a = [0.70, 0.60, 0.80, 0.65, 0.75]  # a spread of 20 points between seeds ...
+    b = [0.68, 0.59, 0.78, 0.64, 0.73]  # ... shared by b, which is 1-2 points lower on every seed
+    assert st.greater(st.mean_interval(a), st.mean_interval(b)) == st.INCONCLUSIVE
+    d = st.paired(a, b)
+    assert d.mean == pytest.approx(0.016) and d.n == 5
+    assert d.half == pytest.approx(2.7764 * math.sqrt(0.00003) / math.sqrt(5))
+    assert st.greater(d, st.ZERO) == st.HELD  # the pairing cancels the seeds' shared spread
+    assert st.about_equal(d, st.ZERO) == st.NOT_HELD
+    with pytest.raises(ValueError):
+        st.paired(a, b[:4])
