@@ -27,8 +27,8 @@ the weights of one or two late convs, per model: ``SPARSE`` below), searched spa
 full int8 with QAS, full int8 without QAS, full float32 on the host.
 
 Learning rates, picked per task and scheme on a held-out split of training data, never on the
-test set: one extra seed (``SELECT_SEED``) draws a training subset, its first 4/5 train for one
-epoch and its last 1/5 score. The float classifier's rate comes first, picked on the last-layer
+test set: one extra seed (``SELECT_SEED``) draws a training subset, its first 4/5 train for as
+many epochs as the final runs and its last 1/5 score. The float classifier's rate comes first, picked on the last-layer
 scheme from the task's ``head`` grid (for magic_wand jointly with the int8 layers' rate from
 ``last_conv``), then every other scheme keeps it and picks only the int8 layers' rate from the
 task's ``conv`` grid. Grids (``TASKS`` below):

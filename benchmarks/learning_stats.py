@@ -60,7 +60,7 @@ def t975(dof: int) -> float:
 @dataclass(frozen=True)
 class Interval:
     mean: float
-    half: float  # half-width of the 95 % interval (0 for one sample: no spread known)
+    half: float  # half-width of the 95 % interval (infinite for one sample: no spread known)
     n: int
 
     @property
