@@ -57,8 +57,14 @@ Everything that decides a number is integer arithmetic or numpy in float32 eleme
 fixed-order reductions in the reference; the statistics use ``math.fsum``. The numbers are the
 same on every machine and for any ``--workers``.
 
-    python benchmarks/bench_learning.py                 # the full table, 2 workers (~15 min on 2 idle cores)
-    python benchmarks/bench_learning.py --quick         # a smoke run per task (~2 min)
+    python benchmarks/bench_learning.py                 # the full table, 2 workers
+    python benchmarks/bench_learning.py --quick         # a smoke run of every task
+
+Measured wall times with 2 workers on a 2-core machine shared at a load average of 6-8 (one
+epoch of selection then; selection now trains the final runs' epochs, ~1.3x more):
+imu 10.5 min, new classes 7 min, domain shift 7 min, ResNet-8 > 35 min (its full updates and
+1000-image evaluations: ~87 ms per full step, ~11 ms per test image on an idle core); --quick
+~6 min for all four. The 40-minute budget needs idle cores, or ``--tasks`` run separately.
     python benchmarks/bench_learning.py --tasks imu --rounding stochastic
     python benchmarks/bench_learning.py --searched new='{n_bias_update: 3, manual_weight_idx: [6], weight_update_ratio: [0.5]}'
 """
