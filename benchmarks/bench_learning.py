@@ -1,269 +1,182 @@
-"""Learning quality of on-device training schemes (issue 3, item 7): prints a table.
+"""Learning quality of on-device training schemes with statistical power (issue 11, part 4).
 
-The small net is pretrained in float on Fashion-MNIST classes 0-4 (the cached default
-model file scenarios/models/small16-fashion-0to4.npz), quantized to int8 with a float classifier, then
-trained on the device's terms (``harness.reference``: batch 1, plain SGD, no momentum) on two
-tasks:
+Every accuracy is a mean over seeds (default 5) with a 95 % Student-t interval
+(``benchmarks/learning_stats.py``). A seed picks the training subset out of a fixed pool and
+the order the samples are visited in; the model, the test set and the learning rates stay the
+same. Training runs on the device's terms in the host reference (``harness.reference``:
+batch 1, plain SGD, no momentum, int8 updates rounded back); the float32 row is
+``harness.reference.train_float`` on the dequantized model.
 
-- **new classes**: classes 5-9 with a new (zeroed) classifier head;
-- **domain shift**: classes 0-4 seen through a new sensor (``DomainShift`` preset).
+Tasks (each built by ``harness.workload.prepare`` from the scenario it names, with only the
+sample counts changed, so the model, its quantization, the new head and the input packing are
+the suite's own):
 
-Schemes: classifier only, all biases, one sparse scheme, full update in float32, in int8 with
-QAS and in int8 without QAS. The float classifier and the convs step with separate learning
-rates (``TrainConfig.classifier_lr`` and ``lr``, as TinyEngine does): per task, the classifier's
-rate is picked once, for the last-layer scheme, from a small grid; every other scheme keeps it
-and picks only the convs' rate from a small grid. Picks are made on a held-out fifth of the
-training samples (one epoch), then the scheme trains on all of them.
-Columns: the two learning rates, test accuracy before/after, and the analytic SRAM the scheme needs for trainable
-parameters and saved activations (``harness.sparse.scheme.estimate_memory``).
+- **new classes**: small16 pretrained on Fashion-MNIST 0-4 (scenarios/fashion.yaml
+  ``fashion-new-classes``) learns classes 5-9 with a new zeroed float head;
+- **domain shift**: the same net, classes 0-4 through a shifted sensor (``fashion-domain-shift``,
+  sensor strength 0.3), its own head;
+- **ResNet-8 transfer**: MLTK's ResNet-8 (CIFAR-10, int8; scenarios/resnet8.yaml) learns
+  Fashion-MNIST 0-4 (32x32, grey x3) with a new zeroed float head;
+- **IMU**: MLTK's magic_wand (scenarios/magic_wand.yaml) learns seven smartwatch exercises
+  (imu_watch); its hidden dense layer is int8 and trains in every scheme.
 
-    python benchmarks/bench_learning.py            # ~6 min, one process (+ ~1.5 min pretraining, once)
-    python benchmarks/bench_learning.py --quick    # a smoke run (one lr, 300 samples), ~30 s
+Schemes: last layer (the classifier; for magic_wand also its hidden dense layer), bias only
+(every bias and the classifier), the paper's style of sparse (late biases plus a fraction of
+the weights of one or two late convs, per model: ``SPARSE`` below), searched sparse (from
+``--searched TASK=FILE|YAML``, e.g. ``mcutrain search`` output; 'not available' without it),
+full int8 with QAS, full int8 without QAS, full float32 on the host.
+
+Learning rates, picked per task and scheme on a held-out split of training data, never on the
+test set: one extra seed (``SELECT_SEED``) draws a training subset, its first 4/5 train for as
+many epochs as the final runs and its last 1/5 score. The float classifier's rate comes first, picked on the last-layer
+scheme from the task's ``head`` grid (for magic_wand jointly with the int8 layers' rate from
+``last_conv``), then every other scheme keeps it and picks only the int8 layers' rate from the
+task's ``conv`` grid. Grids (``TASKS`` below):
+
+- small16 tasks (400 of a 3000-sample pool per seed, 2 epochs, 1000 test images): head
+  {0.01, 0.03, 0.1}, int8 {1e-4, 3e-4, 1e-3, 3e-3}, float32 also 3e-5;
+- ResNet-8 (100 of 1500 per seed, 2 epochs, 1000 test images): head {0.01, 0.03, 0.1}, int8
+  {1e-4, 3e-4, 1e-3}, float32 also 3e-5;
+- magic_wand (700 of the 1329 training windows per seed, 3 epochs, all 364 test windows of
+  the scenario's windowing: 256 steps, stride 128): head {1e-6, 3e-6, 1e-5} x int8 {3e-3, 1e-2},
+  int8 {1e-3, 3e-3, 1e-2}, float32 also 1e-5 and 1e-4.
+
+int8 without QAS gets the same conv grid (its steps come out s_w^2 times smaller: that is the
+comparison); a picked rate at a grid end is marked '(edge)'. A run whose loss turns non-finite
+is 'diverged': in selection that rate is dropped, in the final runs the seed is counted
+separately and the mean is over the seeds that finished (column n).
+
+Memory: the real planner's arena (``compile_training(...).arena_size``) plus the SRAM of the
+trainable parameters (``emitted.trainable_bytes``); the float32 row runs on the host only and
+shows the analytic estimate with every parameter in float32 (``estimate_memory``-style).
+
+Then the paper's claims, decided by the intervals (``learning_stats``): QAS ≈ float32 and
+QAS > no QAS; sparse ≥ full (int8+QAS); sparse > bias only > last layer.
+
+Everything that decides a number is integer arithmetic or numpy in float32 element-wise and
+fixed-order reductions in the reference; the statistics use ``math.fsum``. The numbers are the
+same on every machine and for any ``--workers``.
+
+    python benchmarks/bench_learning.py                 # the full table, 2 workers
+    python benchmarks/bench_learning.py --quick         # a smoke run of every task
+
+Measured wall times with 2 workers on a 2-core machine shared at a load average of 6-8 (one
+epoch of selection then; selection now trains the final runs' epochs, ~1.3x more):
+imu 10.5 min, new classes 7 min, domain shift 7 min, ResNet-8 > 35 min (its full updates and
+1000-image evaluations: ~87 ms per full step, ~11 ms per test image on an idle core); --quick
+~6 min for all four. The 40-minute budget needs idle cores, or ``--tasks`` run separately.
+    python benchmarks/bench_learning.py --tasks imu --rounding stochastic
+    python benchmarks/bench_learning.py --searched new='{n_bias_update: 3, manual_weight_idx: [6], weight_update_ratio: [0.5]}'
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
+import multiprocessing
+import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import reference as R  # noqa: E402
-from harness.data import DomainShift, load_dataset, pack_images  # noqa: E402
-from harness.errors import ScenarioError  # noqa: E402
-from harness.model.modelfile import load_model_file  # noqa: E402
-from harness.model.qmodel import QLinearFloat, QModel  # noqa: E402
-from harness.model.quantize import quantize_model  # noqa: E402
-from harness.sparse.scheme import SparseScheme, estimate_memory  # noqa: E402
+import learning_runs as LR  # noqa: E402
+import learning_stats as ST  # noqa: E402
 
 log = logging.getLogger("bench_learning")
 
-INPUT = (28, 28, 1)
-MODEL_FILE = REPO / "scenarios" / "models" / "small16-fashion-0to4.npz"
-SOURCE_CLASSES = (0, 1, 2, 3, 4)
-NEW_CLASSES = (5, 6, 7, 8, 9)
-# small_cnn convs: 0 stem, 1 ds1_dw, 2 ds1_pw, 3 ds2_dw, 4 ds2_pw, 5 res_dw, 6 res_pw.
-# Biases of the last 5 convs; weights of the two late pointwise convs (all of ds2_pw's 32
-# input channels, a quarter of res_pw's 64): later layers and pointwise convs contribute
-# most for their memory (paper-facts.md §1).
-SPARSE = SparseScheme(n_bias_update=5, manual_weight_idx=(4, 6), weight_update_ratio=(1.0, 0.25))
+
+def _parse_searched(items: list[str]) -> dict[str, object]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in LR.TASKS:
+            raise SystemExit(f"--searched {item!r}: expected TASK=FILE or TASK=YAML with TASK one of "
+                             f"{', '.join(LR.TASKS)}")
+        out[key] = LR.load_searched(value)
+    return out
 
 
-# Learning-rate grids. The new (zeroed) float head wants ~0.05, while conv bias gradients sum
-# over all output positions, so QAS-scaled int8 convs diverge above ~0.003 at batch 1: the
-# classifier gets its own rate (HEAD_GRID, picked once per task on the last-layer scheme) and
-# the convs theirs (CONV_GRID, per scheme). int8 without QAS gets the same conv grid as with
-# QAS: its steps come out s_w^2 (~1e-4) times too small, which is what the comparison shows.
-HEAD_GRID = (0.01, 0.03, 0.1)
-CONV_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
+def _parse_options(items: list[str]) -> dict[str, object]:
+    import yaml
 
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    scheme: SparseScheme
-    precision: str  # "int8" or "float"
-    qas: bool = True
-
-
-HEAD_ONLY = Variant("last layer", SparseScheme.last_layer(), "int8")
-VARIANTS = (
-    HEAD_ONLY,
-    Variant("bias only", SparseScheme.bias_only(), "int8"),
-    Variant("sparse", SPARSE, "int8"),
-    Variant("full (float32)", SparseScheme.full(), "float"),
-    Variant("full (int8+QAS)", SparseScheme.full(), "int8"),
-    Variant("full (int8, no QAS)", SparseScheme.full(), "int8", qas=False),
-)
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    qmodel: QModel  # the starting point (new head or pretrained head)
-    x_train: np.ndarray  # float images in [0, 1]
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-@dataclass(frozen=True)
-class Row:
-    task: str
-    variant: str
-    lr: float | None  # the convs' (None: nothing but the classifier trains)
-    classifier_lr: float
-    acc_before: float | None  # None: every learning rate diverged
-    acc_after: float | None
-    trainable_bytes: int
-    saved_bytes: int
-    seconds: float
-
-
-# --- runs ----------------------------------------------------------------------------------
-
-def _run(task: Task, v: Variant, lrs: tuple[float, float], x: np.ndarray, y: np.ndarray,
-         xt: np.ndarray, yt: np.ndarray, epochs: int) -> tuple[float, float] | None:
-    """(accuracy before, after) of one training run with ``lrs`` = (conv lr, classifier lr);
-    None if it diverged."""
-    lr, classifier_lr = lrs
-    cfg = R.TrainConfig(epochs=epochs, lr=lr, classifier_lr=classifier_lr, qas=v.qas, scheme=v.scheme)
-    try:
-        # A diverging float run overflows on its way to non-finite logits, which raise below.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if v.precision == "float":
-                res = R.train_float(R.dequantize(task.qmodel), v.scheme, x, y, cfg, xt, yt)
-            else:
-                qp = task.qmodel.input
-                res = R.train(task.qmodel, v.scheme, pack_images(x, qp), y, cfg, pack_images(xt, qp), yt)
-    except ScenarioError as e:  # divergence at a large learning rate
-        log.info("%s / %s lr %g, classifier %g: %s", task.name, v.name, lr, classifier_lr, e.message)
-        return None
-    return float(res.acc_before), float(res.acc_after)
-
-
-def rank_lrs(task: Task, v: Variant, grid: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """``grid`` of (conv lr, classifier lr) best first, by accuracy after one epoch on 4/5 of
-    the training samples, scored on the rest; pairs that diverged are dropped."""
-    if len(grid) == 1:
-        return list(grid)
-    n = len(task.y_train)
-    cut = n - n // 5
-    scored = []
-    for lrs in grid:
-        out = _run(task, v, lrs, task.x_train[:cut], task.y_train[:cut], task.x_train[cut:],
-                   task.y_train[cut:], epochs=1)
-        log.info("  %s / %s: lr %g, classifier %g -> validation %s", task.name, v.name, *lrs,
-                 "diverged" if out is None else f"{out[1]:.3f}")
-        if out is not None:
-            scored.append((-out[1], lrs))
-    return [lrs for _, lrs in sorted(scored)]
-
-
-def _mid(grid: tuple[float, ...]) -> tuple[float, ...]:
-    return (grid[len(grid) // 2],)
-
-
-def run_task(task: Task, epochs: int, quick: bool) -> list[Row]:
-    rows = []
-    graph = task.qmodel.graph
-    head_lr = None  # picked on the last-layer scheme, then kept for every other scheme
-    for v in VARIANTS:
-        t0 = time.perf_counter()
-        if v is HEAD_ONLY:  # only the classifier trains: the conv lr is moot
-            grid = [(0.0, c) for c in (_mid(HEAD_GRID) if quick else HEAD_GRID)]
-        else:
-            grid = [(lr, head_lr) for lr in (_mid(CONV_GRID) if quick else CONV_GRID)]
-        out = None
-        # The best pair after one epoch may still diverge over all epochs: then take the next.
-        for lrs in rank_lrs(task, v, grid):
-            out = _run(task, v, lrs, task.x_train, task.y_train, task.x_test, task.y_test, epochs)
-            if out is not None:
-                break
-        if v is HEAD_ONLY:
-            head_lr = lrs[1] if out is not None else min(HEAD_GRID)
-        if out is None:
-            log.warning("%s / %s: every learning rate diverged", task.name, v.name)
-        before, after = (None, None) if out is None else out
-        mem = estimate_memory(graph, v.scheme.resolve(graph),
-                              classifier="float" if v.precision == "float" else task.qmodel.classifier)
-        rows.append(Row(task.name, v.name, None if v is HEAD_ONLY or out is None else lrs[0],
-                        grid[0][1] if out is None else lrs[1], before, after,
-                        mem.trainable_bytes, mem.saved_bytes, time.perf_counter() - t0))
-        if out is not None:
-            log.info("%s / %s: lr %g, classifier %g, %.3f -> %.3f", task.name, v.name, *lrs, before, after)
-    return rows
-
-
-def with_new_head(qmodel: QModel) -> QModel:
-    """The same backbone with a zeroed float classifier (a new task's head)."""
-    head = qmodel.layers[-1]
-    assert isinstance(head, QLinearFloat)
-    new = dataclasses.replace(head, w=np.zeros_like(head.w), b=np.zeros_like(head.b))
-    return dataclasses.replace(qmodel, layers=qmodel.layers[:-1] + (new,))
-
-
-def _shuffled(ds_x: np.ndarray, ds_y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(len(ds_y))
-    return np.ascontiguousarray(ds_x[order]), np.ascontiguousarray(ds_y[order])
-
-
-def format_table(rows: list[Row]) -> str:
-    head = ("| task | scheme | conv lr | classifier lr | acc before | acc after | trainable params "
-            "| saved activations |\n|---|---|---:|---:|---:|---:|---:|---:|")
-    lines = [head]
-    for r in rows:
-        if r.acc_after is None:
-            lr, before, after = "all diverged", "–", "–"
-        else:
-            lr = "–" if r.lr is None else f"{r.lr:g}"
-            before, after = f"{100 * r.acc_before:.1f} %", f"{100 * r.acc_after:.1f} %"
-        lines.append(f"| {r.task} | {r.variant} | {lr} | {r.classifier_lr:g} | {before} | {after} |"
-                     f" {r.trainable_bytes:,} B | {r.saved_bytes:,} B |")
-    return "\n".join(lines)
+    fields = {f.name for f in dataclasses.fields(LR.R.TrainConfig)} - {"epochs", "lr", "classifier_lr",
+                                                                        "qas", "scheme"}
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--train-option {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(fields))} (harness.reference.TrainConfig; lr, qas and "
+                             "the scheme are the bench's own)")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sets, one lr: a smoke run")
-    ap.add_argument("--train", type=int, default=1500, help="adaptation samples per task")
-    ap.add_argument("--test", type=int, default=2000, help="test samples per task")
-    ap.add_argument("--epochs", type=int, default=3, help="on-device epochs")
-    ap.add_argument("--shift", type=float, default=0.2, help="strength of the 'sensor' shift")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: small sets, 1 epoch, the middle of each grid, 2 seeds")
+    ap.add_argument("--tasks", default=",".join(LR.TASKS), help=f"comma-separated: {', '.join(LR.TASKS)}")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds per accuracy (>= 2 for an interval)")
+    ap.add_argument("--workers", type=int, default=2, help="processes (the numbers do not depend on it)")
+    ap.add_argument("--rounding", choices=sorted(LR.R.ROUNDING), default=None,
+                    help="the int8 update's rounding (TrainConfig.rounding; default: TrainConfig's)")
+    ap.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="any other harness.reference.TrainConfig field, e.g. seed=12345")
+    ap.add_argument("--searched", action="append", default=[], metavar="TASK=FILE|YAML",
+                    help="the searched sparse scheme of a task: a YAML file or an inline block "
+                         "(a sparse_update mapping, or a mapping with a sparse_update key)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
-    n_train, n_test, epochs = args.train, args.test, args.epochs
-    if args.quick:
-        n_train, n_test, epochs = 300, 500, 1
+    keys = [k.strip() for k in args.tasks.split(",") if k.strip()]
+    bad = [k for k in keys if k not in LR.TASKS]
+    if bad:
+        raise SystemExit(f"--tasks: unknown {', '.join(bad)} (use {', '.join(LR.TASKS)})")
+    if args.seeds < 1:
+        raise SystemExit("--seeds must be >= 1")
+    options = _parse_options(args.train_option)
+    if args.rounding is not None:
+        options["rounding"] = args.rounding
+    LR.R.TrainConfig(**options)  # a bad value stops here, before any work
+    searched = _parse_searched(args.searched)
+    seeds = 2 if args.quick and args.seeds == 5 else args.seeds
 
     t0 = time.perf_counter()
-    pre = load_model_file(MODEL_FILE)  # the suite's committed model (classes 0-4)
-    graph, params = pre.graph, dict(pre.params)
-    src = load_dataset("fashion_mnist", classes=SOURCE_CLASSES, seed=0, input_shape=INPUT)
-    t_pre = time.perf_counter() - t0
-    calib = src.train_x[np.random.default_rng(0).permutation(len(src.train_y))[:1000]]
-    qmodel = quantize_model(graph, params, calib, classifier="float")
-    qacc = R.evaluate(qmodel, pack_images(src.test_x, qmodel.input), src.test_y)
+    defs = [LR.TASKS[k].quick() if args.quick else LR.TASKS[k] for k in keys]
+    LR.build_tasks(defs, searched)
+    t_build = time.perf_counter() - t0
+    bench = LR.Bench(defs, seeds, options, args.quick, max(1, args.workers))
+    rows = bench.run()
+    mem = LR.memory(defs, searched)
 
-    new = load_dataset("fashion_mnist", classes=NEW_CLASSES, train=n_train, test=n_test, seed=1,
-                       input_shape=INPUT)
-    shift = DomainShift.preset("sensor", args.shift, seed=1)
-    shifted = load_dataset("fashion_mnist", classes=SOURCE_CLASSES, train=n_train, test=n_test,
-                           seed=2, input_shape=INPUT, shift=shift)
-    tasks = []
-    for name, qm, ds, seed in (("new classes 5-9", with_new_head(qmodel), new, 3),
-                               (f"shift 0-4 (sensor {args.shift:g})", qmodel, shifted, 4)):
-        x, y = _shuffled(ds.train_x, ds.train_y, seed)
-        tasks.append(Task(name, qm, x, y, ds.test_x, ds.test_y))
-
-    rows: list[Row] = []
-    for task in tasks:
-        rows += run_task(task, epochs, args.quick)
-
-    print(f"Small net ({graph.name}) on Fashion-MNIST; pretrained on classes 0-4 in float: "
-          f"test {100 * (pre.result.test_acc or 0):.1f} %, int8 {100 * qacc:.1f} %; pretraining "
-          f"{pre.result.seconds:.0f} s ({'cached, loaded in %.0f s' % t_pre if pre.cache_hit else 'now'}).")
-    print(f"On-device training: batch 1, SGD without momentum, {epochs} epoch(s) over "
-          f"{n_train} samples; per task the float classifier's lr from {list(HEAD_GRID)} (picked "
-          f"on last layer, then kept), the convs' lr from {list(CONV_GRID)} per scheme, best after "
-          f"1 epoch on a held-out fifth; test on {n_test}. "
-          f"Sparse scheme: {SPARSE.resolve(graph).describe()}.")
-    print(f"Shift: {shift}.")
+    print(f"On-device training in the host reference: batch 1, SGD without momentum; "
+          f"update options {options or 'TrainConfig defaults'} (rounding "
+          f"{options.get('rounding', LR.R.TrainConfig().rounding)}). {seeds} seeds per accuracy "
+          f"(a seed draws the training subset from the pool and its visiting order); 95 % "
+          f"Student-t intervals. Tasks built in {t_build:.0f} s.")
+    for d in defs:
+        t = LR.TASK_DATA[d.key]
+        print(f"- {d.title}: pool {len(t.y_pool)}, {d.n_train} per seed, {d.epochs} epoch(s), "
+              f"test {len(t.y_test)}; sparse = {t.schemes['sparse'].describe()}"
+              + (f"; searched = {t.schemes['searched'].describe()}" if "searched" in t.schemes else ""))
     print()
-    print(format_table(rows))
+    print(LR.format_table(rows, mem))
     print()
-    print(f"total {time.perf_counter() - t0:.0f} s")
+    print(LR.format_claims(rows))
+    print()
+    print(LR.format_diagnostics(rows))
+    print()
+    print(f"total {time.perf_counter() - t0:.0f} s wall, {bench.cpu_seconds:.0f} s of runs "
+          f"({', '.join(f'{k} {v:.0f} s' for k, v in bench.task_seconds.items())})")
     return 0
 
 
 if __name__ == "__main__":
+    multiprocessing.set_start_method("fork", force=True)
     raise SystemExit(main())
