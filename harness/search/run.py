@@ -77,9 +77,31 @@ def check_settings(s: Scenario, st: Settings) -> None:
                        "e.g. --workers 2 --population 40 --generations 30")
 
 
-def search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _m: None) -> Found:
+@dataclass(frozen=True)
+class Prepared:
+    """What a search measures once and may reuse for several budgets: the task, its space, the
+    calibrated pricer and the criterion."""
+
+    scenario: Scenario
+    task: Task
+    space: Space
+    pricer: Pricer
+    calibration: ElfPeak
+    criterion: object
+    score: Callable[[Genome], float]
+    criterion_seconds: float
+
+
+def _check_floor(cal: ElfPeak, budget: int) -> None:
+    if cal.peak > budget:
+        raise MctError(f"--budget {fmt_bytes(budget)} is below the smallest scheme's peak: training the "
+                       f"classifier alone needs {fmt_bytes(cal.peak)} (static {cal.static_sram} B + "
+                       f"stack {cal.stack_reserved} B, measured from the ELF)",
+                       f"give --budget of at least {cal.peak} B, or lower the scenario's `stack:`")
+
+
+def prepare_search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _m: None) -> Prepared:
     check_settings(s, st)
-    t_all = time.monotonic()
     task = load_task(s, st.samples, st.holdout)
     space = space_of(task, st.weights)
     assert s.training is not None
@@ -91,12 +113,20 @@ def search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _
     if floor != cal.peak:
         raise MctError(f"the planner's arena for the classifier-only scheme differs from the build's "
                        f"({floor} B vs {cal.peak} B)", "this is a bug in mcutrain search: report it")
-    if cal.peak > st.budget:
-        raise MctError(f"--budget {fmt_bytes(st.budget)} is below the smallest scheme's peak: training the "
-                       f"classifier alone needs {fmt_bytes(cal.peak)} (static {cal.static_sram} B + "
-                       f"stack {cal.stack_reserved} B, measured from the ELF)",
-                       f"give --budget of at least {cal.peak} B, or lower the scenario's `stack:`")
+    _check_floor(cal, st.budget)  # before the slow part
     crit, score, crit_s = measure_criterion(task, space, st, progress)
+    return Prepared(s, task, space, pricer, cal, crit, score, crit_s)
+
+
+def search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _m: None,
+           prepared: Prepared | None = None) -> Found:
+    """The scheme with the best score whose peak SRAM (re-priced from a real ELF) fits st.budget;
+    ``prepared`` (same scenario and criterion settings) skips the measuring."""
+    check_settings(s, st)
+    if prepared is None:
+        prepared = prepare_search(s, st, progress)
+    cal, space, pricer, score = prepared.calibration, prepared.space, prepared.pricer, prepared.score
+    _check_floor(cal, st.budget)
     arity = [len(space.bias_choices)] + [5] * len(space.candidates)
 
     def genome(genes: tuple[int, ...]) -> Genome:
@@ -108,7 +138,7 @@ def search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _
 
     limit = st.budget
     t0 = time.monotonic()
-    for attempt in range(4):
+    for _attempt in range(4):
         progress(f"evolutionary search (population {st.population}, {st.generations} generations, "
                  f"seed {st.seed}) under {limit} B")
         res = evolve(arity, lambda g: score(genome(g)), lambda g: pricer.peak(space.keys(genome(g))), limit,
@@ -126,9 +156,8 @@ def search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _
         raise MctError(f"the chosen scheme's ELF peak {elf.peak} B stays above the budget {st.budget} B",
                        "raise --budget a little")
     search_s = time.monotonic() - t0
-    progress(f"done in {time.monotonic() - t_all:.1f} s")
-    return Found(keys, space.describe(genome(best.genes)), best.score, best.cost, elf, res, space, crit_s,
-                 search_s, pricer.compiles, pricer.seconds, crit)
+    return Found(keys, space.describe(genome(best.genes)), best.score, best.cost, elf, res, space,
+                 prepared.criterion_seconds, search_s, pricer.compiles, pricer.seconds, prepared.criterion)
 
 
 def host_accuracy(s: Scenario, keys: dict | str) -> float:

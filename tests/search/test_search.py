@@ -74,3 +74,17 @@ def test_bad_arguments_give_one_error(capsys, argv, text):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("mcutrain: error:") and text in err[0], err
     assert len(err) == 2 and err[1].startswith("  fix:")
+
+
+def test_fast_pricer_matches_the_full_compiler(found, scenario):
+    """The search's planner-only pricing equals compile_training's arena and trainable bytes."""
+    from harness.search.memory import Pricer
+    from harness.search.task import load_task
+    from harness.workload import prefix_choice
+
+    task = load_task(scenario, 4, 4)
+    pricer = Pricer(task.qmodel, task.workload.options, prefix_choice(scenario.training.prefix))
+    for keys in (found.keys, {"n_bias_update": 7, "manual_weight_idx": [3, 4, 6], "weight_update_ratio": [0.5, 0.25, 1]},
+                 {"n_bias_update": 2, "manual_weight_idx": [], "weight_update_ratio": []}):
+        fast, full = pricer.check(keys)
+        assert fast == full
