@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--holdout", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--criterion-cache", help="keep each measured criterion here and reuse it")
     ap.add_argument("--plot-dir", help="write one SVG per criterion and budget here")
     args = ap.parse_args()
     s = next(x for x in load_scenarios(Path(args.scenario)) if x.name == args.k)
@@ -65,7 +67,15 @@ def main() -> int:
         st0 = Settings(budget=max(peaks.values()), criterion=crit, samples=args.samples, holdout=args.holdout,
                        workers=args.workers)
         t0 = time.monotonic()
-        prep = prepare_search(s, st0, lambda m: print(f"  [{crit}] {m}", flush=True))
+        cached = None
+        if args.criterion_cache:
+            path = Path(args.criterion_cache) / f"{s.name}-{crit}-{args.samples}-{args.holdout}.pickle"
+            if path.exists():
+                cached = pickle.loads(path.read_bytes())
+        prep = prepare_search(s, st0, lambda m: print(f"  [{crit}] {m}", flush=True), measured=cached)
+        if args.criterion_cache and cached is None:
+            Path(args.criterion_cache).mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pickle.dumps(prep.criterion))
         print(f"{crit}: criterion measured in {prep.criterion_seconds:.1f} s "
               f"(with task loading and calibration {time.monotonic() - t0:.1f} s)", flush=True)
         for b in budgets:

@@ -111,7 +111,11 @@ class Pricer:
             scheme = SparseScheme.from_config(keys).resolve(self.qmodel.graph)
             q = self.qmodel
             layer_train = inplace_dw_grads(prune(autodiff(q), q, scheme), q)
-            train, infer, _ = patch.apply(layer_train, self._infer, q, self.prefix)
+            try:
+                train, infer, _ = patch.apply(layer_train, self._infer, q, self.prefix)
+            except patch.PrefixError:  # the scheme trains inside that prefix: choose as auto does
+                choice = patch.choose(list(patch.options(layer_train, self._infer, q, None))).choice
+                train, infer, _ = patch.apply(layer_train, self._infer, q, choice)
             arena = max(plan_memory(lifetimes(train)).arena_size, plan_memory(lifetimes(infer)).arena_size, 8)
             self._cache[k] = Planned(arena, trainable_bytes(q, scheme))
             self.compiles += 1
@@ -121,7 +125,10 @@ class Pricer:
     def check(self, keys: dict) -> tuple[Planned, Planned]:
         """(this pricer's numbers, the full compiler's) for one scheme."""
         scheme = SparseScheme.from_config(keys).resolve(self.qmodel.graph)
-        c = compile_training(self.qmodel, scheme, self.opts, self.prefix)
+        try:
+            c = compile_training(self.qmodel, scheme, self.opts, self.prefix)
+        except patch.PrefixError:
+            c = compile_training(self.qmodel, scheme, self.opts, None)
         return self.planned(keys), Planned(c.arena_size, c.emitted.trainable_bytes)
 
     def peak(self, keys: dict) -> int:

@@ -100,7 +100,9 @@ def _check_floor(cal: ElfPeak, budget: int) -> None:
                        f"give --budget of at least {cal.peak} B, or lower the scenario's `stack:`")
 
 
-def prepare_search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _m: None) -> Prepared:
+def prepare_search(s: Scenario, st: Settings, progress: Callable[[str], None] = lambda _m: None,
+                   measured: object | None = None) -> Prepared:
+    """``measured``: a criterion measured before for the same scenario and settings (reused)."""
     check_settings(s, st)
     task = load_task(s, st.samples, st.holdout)
     space = space_of(task, st.weights)
@@ -114,7 +116,11 @@ def prepare_search(s: Scenario, st: Settings, progress: Callable[[str], None] = 
         raise MctError(f"the planner's arena for the classifier-only scheme differs from the build's "
                        f"({floor} B vs {cal.peak} B)", "this is a bug in mcutrain search: report it")
     _check_floor(cal, st.budget)  # before the slow part
-    crit, score, crit_s = measure_criterion(task, space, st, progress)
+    if measured is not None:
+        crit, crit_s = measured, getattr(measured, "seconds")
+        score = lambda g: crit.score(space, g)  # noqa: E731
+    else:
+        crit, score, crit_s = measure_criterion(task, space, st, progress)
     return Prepared(s, task, space, pricer, cal, crit, score, crit_s)
 
 
