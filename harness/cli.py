@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import cli_export, cli_pretrain
+from .search import cli_search
 from .errors import MctError
 from .pipeline import REPO, Pipeline, applicable_checks
 from .report import any_worse, check_report_targets, compare_reports, format_comparison, load_report, \
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p_doc.set_defaults(fn=cmd_doctor)
     cli_pretrain.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_search.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
