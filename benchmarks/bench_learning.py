@@ -123,8 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default=",".join(LR.TASKS), help=f"comma-separated: {', '.join(LR.TASKS)}")
     ap.add_argument("--seeds", type=int, default=5, help="seeds per accuracy (>= 2 for an interval)")
     ap.add_argument("--workers", type=int, default=2, help="processes (the numbers do not depend on it)")
-    ap.add_argument("--rounding", choices=sorted(LR.R.ROUNDING), default=None,
-                    help="the int8 update's rounding (TrainConfig.rounding; default: TrainConfig's)")
+    ap.add_argument("--rounding", choices=sorted(LR.R.ROUNDING), default=LR.SCENARIO_DEFAULTS["rounding"],
+                    help="the int8 update's rounding (default: the scenario key's default, "
+                         f"{LR.SCENARIO_DEFAULTS['rounding']})")
+    ap.add_argument("--schedule", choices=("constant", "cosine", "step"), default=LR.SCENARIO_DEFAULTS["schedule"],
+                    help="the lr schedule of both rates, with the scenario default warm-up (auto: 10 %% "
+                         f"of the run with cosine or step); default: the scenario key's, "
+                         f"{LR.SCENARIO_DEFAULTS['schedule']}")
     ap.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any other harness.reference.TrainConfig field, e.g. seed=12345")
     ap.add_argument("--searched", action="append", default=[], metavar="TASK=FILE|YAML",
@@ -141,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
     options = _parse_options(args.train_option)
-    if args.rounding is not None:
-        options["rounding"] = args.rounding
+    options["rounding"] = args.rounding
     LR.R.TrainConfig(**options)  # a bad value stops here, before any work
+    options["schedule"] = args.schedule  # resolved per run (its warm-up counts the run's steps)
     searched = _parse_searched(args.searched)
     seeds = 2 if args.quick and args.seeds == 5 else args.seeds
 

@@ -22,7 +22,9 @@ from harness.engine.emit_c import TrainOptions
 from harness.errors import ScenarioError
 from harness.model.graph import Conv, Linear
 from harness.model.qmodel import QConv, QLinear, QModel
-from harness.scenario import load_scenarios
+from harness.scenario import SCHEMA, load_scenarios
+from harness.scenario_sgd import AUTO_WARMUP, warmup_steps
+from harness.sgd.lr_schedule import LrSchedule
 from harness.sparse.scheme import ResolvedScheme, SparseScheme
 from harness.workload import prepare
 
@@ -73,6 +75,9 @@ SPARSE_RESNET8 = SparseScheme(n_bias_update=6, manual_weight_idx=(6, 7), weight_
 # magic_wand: two convs; both biases and half the second conv's input channels (the hidden
 # dense layer and the classifier train in every scheme).
 SPARSE_MAGIC_WAND = SparseScheme(n_bias_update=2, manual_weight_idx=(1,), weight_update_ratio=(0.5,))
+
+# The scenario keys' defaults (harness/scenario.py): the bench trains as a scenario would.
+SCENARIO_DEFAULTS = {k: SCHEMA["training"].children[k].default for k in ("rounding", "schedule")}
 
 SMALL_HEAD, SMALL_CONV = (0.01, 0.03, 0.1), (1e-4, 3e-4, 1e-3, 3e-3)
 TASKS = {
@@ -227,8 +232,11 @@ def run_job(job: Job) -> Outcome:
         tr = idx
         xe, ye = t.x_test, t.y_test
     x, y = t.x_pool[tr], t.y_pool[tr]
-    cfg = R.TrainConfig(epochs=job.epochs, lr=job.lr, classifier_lr=job.classifier_lr, qas=v.qas,
-                        **dict(job.options))
+    opts = dict(job.options)
+    kind = opts.pop("schedule", "constant")
+    if kind != "constant":
+        opts["schedule"] = LrSchedule(kind, warmup_steps(AUTO_WARMUP, job.epochs * len(tr), kind))
+    cfg = R.TrainConfig(epochs=job.epochs, lr=job.lr, classifier_lr=job.classifier_lr, qas=v.qas, **opts)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run raises below
             if v.precision == "float":

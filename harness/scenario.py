@@ -117,11 +117,12 @@ SCHEMA: dict[str, Key] = {
                   "1e-30..1e30"),
         "classifier_lr": Key(_lr, None, doc="learning rate of the float classifier (default: lr)"),
         "qas": Key(_bool, True, doc="quantization-aware scaling of the int8 updates"),
-        "rounding": Key(_choice("nearest", "stochastic", "feedback"), "nearest",
-                        doc="rounding of the int8 weight and int32 bias updates: nearest; stochastic "
-                        "(one xorshift32 draw per element); feedback (nearest, plus an int8 residual per "
-                        "trainable weight and bias, in 1/256 of its step, that carries what rounding "
-                        "dropped into the next update: 1 B of SRAM each; docs/arithmetic.md §8.1)"),
+        "rounding": Key(_choice("nearest", "stochastic", "feedback"), "feedback",
+                        doc="rounding of the int8 weight and int32 bias updates: feedback (nearest, plus "
+                        "an int8 residual per trainable weight and bias, in 1/256 of its step, that "
+                        "carries what rounding dropped into the next update: 1 B of SRAM each; "
+                        "docs/arithmetic.md §8.1); nearest (updates below half a step are lost: at QAS "
+                        "rates most weight updates are); stochastic (one xorshift32 draw per element)"),
         "seed": Key(_seed32, 0x2545F491, doc="seed of the stochastic-rounding generator (nonzero, 32 bits)"),
         "classifier": Key(_choice("float"), "float", doc="the classifier's type (the paper keeps it float)"),
         "sparse_update": Key(_sparse_update, "last_layer", doc="last_layer | bias_only | full, the paper's "
