@@ -30,10 +30,11 @@ from ..sparse.scheme import SparseScheme
 class Planned:
     arena: int
     trainable: int
+    update_params: int = 0  # feedback's per-layer update parameters in .data (update_params_bytes)
 
     @property
     def scheme_bytes(self) -> int:
-        return self.arena + self.trainable
+        return self.arena + self.trainable + self.update_params
 
 
 @dataclass(frozen=True)
@@ -57,27 +58,61 @@ def _key(keys: dict) -> tuple:
     return (keys["n_bias_update"], tuple(keys["manual_weight_idx"]), tuple(keys["weight_update_ratio"]))
 
 
-def trainable_bytes(qmodel: QModel, scheme) -> int:
+UPDATE_PARAMS_BYTES = 20  # sizeof(tt_update_params) on the 32-bit target: lr, qas, rounding, 2 pointers
+
+
+def trainable_bytes(qmodel: QModel, scheme, opts: TrainOptions | None = None) -> int:
     """SRAM of the trainable parameter copies, as the emitter allocates them (emit_c
     ``_Emitter.params``): each conv's int8 weight slice and, when trained, its int32 biases; the
     float classifier's float32 weights and biases; an int8 fully connected layer's int8 weights
-    and int32 biases."""
+    and int32 biases. With ``opts.rounding == "feedback"`` also the int8 residual of each of
+    those int8 / int32 elements (``_Emitter.residual``, counted in ``trainable_bytes`` too)."""
     ups = layer_updates(qmodel, scheme)
+    feedback = opts is not None and opts.rounding == "feedback"
     total = 0
     for i, layer in enumerate(qmodel.layers):
         if isinstance(layer, QConv):
             u = ups.get(i)
             k = u.weight_channels if u else 0
+            res = 0
             if k:
                 lo = layer.w[:k] if layer.op.kind == "depthwise" else layer.w[..., :k]
                 total += int(np.asarray(lo, dtype=np.int8).nbytes)
+                res += lo.size
             if u and u.update_bias:
                 total += int(np.asarray(layer.b).nbytes)
+                res += layer.b.size
+            total += _residual_array(res) if feedback else 0
         elif isinstance(layer, QLinearFloat):
             total += 4 * (layer.w.size + layer.b.size)
         elif isinstance(layer, QLinear):
             total += layer.w.size + 4 * layer.b.size
+            if feedback:
+                total += _residual_array(layer.w.size + layer.b.size)
     return total
+
+
+def _residual_array(n: int) -> int:
+    """Bytes of one layer's ``int8_t L{i}_res[n]``: arm-none-eabi-gcc word-aligns arrays, so
+    the next object starts at a multiple of 4."""
+    return (n + 3) // 4 * 4 if n else 0
+
+
+def update_params_bytes(qmodel: QModel, scheme, opts: TrainOptions) -> int:
+    """SRAM of feedback's per-layer update parameters: one struct per trained bias vector and
+    per trained weight slice (one per int8 fully connected layer), in .data only when a
+    schedule rewrites their rate every step (const, they sit in flash)."""
+    if opts.rounding != "feedback" or not opts.lr_factors:
+        return 0
+    ups = layer_updates(qmodel, scheme)
+    n = 0
+    for i, layer in enumerate(qmodel.layers):
+        u = ups.get(i)
+        if isinstance(layer, QConv) and u:
+            n += int(bool(u.weight_channels)) + int(bool(u.update_bias))
+        elif isinstance(layer, QLinear):
+            n += 1
+    return n * UPDATE_PARAMS_BYTES
 
 
 class Pricer:
@@ -117,7 +152,8 @@ class Pricer:
                 choice = patch.choose(list(patch.options(layer_train, self._infer, q, None))).choice
                 train, infer, _ = patch.apply(layer_train, self._infer, q, choice)
             arena = max(plan_memory(lifetimes(train)).arena_size, plan_memory(lifetimes(infer)).arena_size, 8)
-            self._cache[k] = Planned(arena, trainable_bytes(q, scheme))
+            self._cache[k] = Planned(arena, trainable_bytes(q, scheme, self.opts),
+                                     update_params_bytes(q, scheme, self.opts))
             self.compiles += 1
             self.seconds += time.monotonic() - t0
         return self._cache[k]
@@ -129,7 +165,8 @@ class Pricer:
             c = compile_training(self.qmodel, scheme, self.opts, self.prefix)
         except patch.PrefixError:
             c = compile_training(self.qmodel, scheme, self.opts, None)
-        return self.planned(keys), Planned(c.arena_size, c.emitted.trainable_bytes)
+        return self.planned(keys), Planned(c.arena_size, c.emitted.trainable_bytes,
+                                           update_params_bytes(self.qmodel, scheme, self.opts))
 
     def peak(self, keys: dict) -> int:
         assert self.fixed is not None, "calibrate first"
@@ -155,4 +192,5 @@ def elf_peak(s: Scenario, keys: dict | str) -> ElfPeak:
         raise MctError("the firmware build gave no memory report", "run `mcutrain doctor`")
     c = out.workload.compiled
     return ElfPeak(out.memory.static_sram, out.memory.stack_reserved,
-                   Planned(c.arena_size, c.emitted.trainable_bytes))
+                   Planned(c.arena_size, c.emitted.trainable_bytes,
+                           update_params_bytes(out.workload.qmodel, out.workload.scheme, out.workload.options)))
