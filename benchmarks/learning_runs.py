@@ -137,10 +137,13 @@ TASK_DATA: dict[str, TaskData] = {}  # filled in the parent before the workers f
 
 def load_searched(value: str) -> SparseScheme:
     """A searched scheme: a YAML file or an inline YAML block, either a ``sparse_update``
-    mapping itself or a mapping holding one (at the top or under ``training``)."""
+    mapping itself or a mapping holding one (at the top or under ``training``), or a scenario
+    file (``mcutrain search -o``: its first scenario's)."""
     path = Path(value)
     text = path.read_text() if path.suffix in (".yaml", ".yml") and path.is_file() else value
     block = yaml.safe_load(text)
+    if isinstance(block, dict) and isinstance(block.get("scenarios"), list) and block["scenarios"]:
+        block = block["scenarios"][0]  # a scenario file, e.g. `mcutrain search -o`'s
     for outer in ("training", "sparse_update"):
         if isinstance(block, dict) and outer in block:
             block = block[outer]
