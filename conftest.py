@@ -1,4 +1,4 @@
-"""Registers the mcutrain scenario plugin for this repository's test runs.
+"""This repository's test runs: pytester, and imports that must happen once per process.
 
 scikit-learn (the digits dataset) and matplotlib (report plots) are imported here, once, before
 any test: pytester's in-process runs forget modules first imported inside them, and their C
@@ -11,4 +11,4 @@ matplotlib.use("Agg")
 import matplotlib.pyplot  # noqa: E402,F401
 import sklearn.datasets  # noqa: E402,F401
 
-pytest_plugins = ["harness.pytest_plugin", "pytester"]
+pytest_plugins = ["pytester"]  # mcutrain's own plugin comes from its pytest11 entry point

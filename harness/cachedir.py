@@ -7,7 +7,7 @@ place: readers see a complete entry or none. ``verify`` re-hashes every file lis
 difference (a truncated ELF, a damaged object, a missing or unreadable manifest) makes the
 entry corrupt, and ``discard`` moves it aside before it is rebuilt.
 
-The cache lives in ``$MCUTRAIN_CACHE`` (default ``<repo>/.cache``).
+The cache lives in ``$MCUTRAIN_CACHE`` (default ``<checkout>/.cache`` in a source checkout, else ``~/.cache/mcutrain``).
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import BuildError
+from .paths import default_cache
 from .fsutil import file_sha256
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
 CACHE_ENV = "MCUTRAIN_CACHE"
 OLD_CACHE_ENV = "MCUTRAIN_CACHE_DIR"
 MANIFEST = "manifest.json"
@@ -41,7 +41,7 @@ def cache_root() -> Path:
         log.warning("%s is set but no longer read: the cache is $%s (default <repo>/.cache); "
                     "set %s=%s instead", OLD_CACHE_ENV, CACHE_ENV, CACHE_ENV, os.environ[OLD_CACHE_ENV])
     env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else REPO / ".cache"
+    return Path(env) if env else default_cache()
 
 
 def _files(folder: Path) -> Iterable[Path]:

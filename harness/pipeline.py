@@ -17,14 +17,14 @@ from .boards import Board, load_board
 from .elf import MemoryReport, memory_report
 from .emulators.base import Run
 from .errors import BudgetExceeded, BuildError, MctError
+from .paths import FIRMWARE_SRC, PACKAGE
 from .scenario import Scenario
 from .toolchain import STACK_GUARD, Firmware, build_firmware
 from .units import fmt_bytes, fmt_count
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
-FIRMWARE_SRC = REPO / "firmware_src"
+REPO = PACKAGE.parent  # the source checkout when run from one (tests, benchmarks)
 
 #: The checks of a scenario, in order; ``gate`` ones need no emulator.
 CHECKS: tuple[tuple[str, bool], ...] = (
@@ -104,12 +104,20 @@ def _tail(text: str, n: int = 15) -> str:
 
 
 def _app_sources(board: Board, app: str) -> list[Path]:
-    app_dir = FIRMWARE_SRC / "app" / app
-    if not app_dir.is_dir():
-        known = sorted(p.name for p in (FIRMWARE_SRC / "app").iterdir() if p.is_dir())
-        raise BuildError(f"firmware app {app!r} not found in {FIRMWARE_SRC / 'app'}",
-                         f"use one of: {', '.join(known)}")
-    return sorted(app_dir.glob("*.c"))
+    """The app's C sources: its folder's ``*.c``, each a file inside that folder (a source that is a
+    link out of the app folder is refused: a project's app builds from its own folder only)."""
+    from .project import find_app
+
+    try:
+        app_dir = find_app(app)
+    except ValueError as e:
+        raise BuildError(f"firmware app {app!r}: {e}", "name an app folder that exists") from None
+    sources = sorted(app_dir.glob("*.c"))
+    for src in sources:
+        if app_dir.resolve() not in src.resolve().parents:
+            raise BuildError(f"{src} is a link out of the app folder {app_dir} (to {src.resolve()})",
+                             "keep the app's sources inside its folder")
+    return sources
 
 
 class Pipeline:
@@ -162,7 +170,7 @@ class Pipeline:
                 defines = {f"TT_CASE_{fw.case.upper()}": "1"} if fw.case else {}
                 out.firmware = build_firmware(
                     out.board, _app_sources(out.board, fw.app), generated={},
-                    include_dirs=[FIRMWARE_SRC / "app" / fw.app], defines=defines,
+                    include_dirs=[_app_dir(fw.app)], defines=defines,
                     stack_size=scenario.stack, name=scenario.name, progress=self.progress)
         except MctError as e:
             out.build_error = e
@@ -732,6 +740,12 @@ def _unexpected_end(s: Scenario, r: Run) -> str | None:
     if e.exit_code is not None and r.exit_code != e.exit_code:
         return f" (expected exit code {e.exit_code})"
     return None
+
+
+def _app_dir(app: str) -> Path:
+    from .project import find_app
+
+    return find_app(app)
 
 
 def _kernel_sources() -> list[Path]:

@@ -1,5 +1,10 @@
 """pytest integration: scenario YAML files become test items that share one build and one run.
 
+Installed with mcutrain, pytest loads this plugin through the ``pytest11`` entry point in any
+repository: scenario files are found where the project says (``[tool.mcutrain]`` in pyproject.toml,
+or the ``mcutrain_*`` ini options; harness/project.py), and tests get the ``mcutrain_run`` fixture,
+whose typed ``RunResult`` (harness/result.py) shares the scenario items' build and run.
+
 Each scenario yields one item per check of ``harness.pipeline.CHECKS`` (``build``, ``memory``,
 ``run``, ...). Build and memory items carry the ``gate`` marker (no emulator needed); the
 others carry ``emulate``. A failing item reports the numbers against the budget, the
@@ -17,16 +22,27 @@ from typing import Any
 
 import pytest
 
-from .baseline import BASELINE, HISTORY, append_history, update_baseline
+from .baseline import append_history, update_baseline
 from .errors import MctError
 from .fsutil import write_text_atomic
 from .pipeline import Pipeline, applicable_checks
+from .project import KEYS as PROJECT_KEYS
+from .project import Project, ProjectError, activate, load_project
+from .result import RunResult
 from .report import check_report_targets, new_report_dir, scenario_info, write_views_and_say
 from .scenario import Scenario, load_scenarios
 from .yamlsrc import excerpt
 
 _PIPELINE = pytest.StashKey[Pipeline]()
 _REPORT_STAMP = pytest.StashKey[str]()
+_PROJECT = pytest.StashKey[Project]()
+_INI_HELP = {
+    "scenarios": "scenario files or folders (default: any *.yaml below a folder named scenarios)",
+    "boards": "folders of extra board profiles (<name>.yaml)",
+    "apps": "folders of firmware apps (one sub-folder per app)",
+    "baseline": "the baseline file (default: reports/baseline.json)",
+    "reports": "the folder each run makes its report folder in (default: reports)",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,18 +56,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true",
                     help="record the metrics of the scenarios that ran (and passed) in "
                          "reports/baseline.json instead of failing on a change")
+    for key in PROJECT_KEYS:  # override [tool.mcutrain] of pyproject.toml key by key
+        parser.addini(f"mcutrain_{key}", f"mcutrain: {_INI_HELP[key]}",
+                      type="paths" if key in ("scenarios", "boards", "apps") else "string")
 
 
 def _report_parent(config: pytest.Config) -> Path:
-    """--report-dir itself, or ``<rootdir>/reports`` under which each session makes its folder."""
+    """--report-dir itself, or the project's reports folder under which each session makes its own."""
     opt = config.getoption("--report-dir")
-    return Path(opt) if opt else Path(config.rootpath) / "reports"
+    return Path(opt) if opt else config.stash[_PROJECT].reports
+
+
+def _load_project(config: pytest.Config) -> Project:
+    """The project at pytest's rootdir, with the ini options over its [tool.mcutrain] table."""
+    overrides = {}
+    for key in PROJECT_KEYS:
+        value = config.getini(f"mcutrain_{key}")
+        overrides[key] = [str(p) for p in value] if isinstance(value, list) else value
+    return load_project(Path(config.rootpath), overrides)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        project = _load_project(config)
+    except ProjectError as e:
+        raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
+    config.stash[_PROJECT] = project
+    activate(project)
     if not hasattr(config, "workerinput"):  # the controller writes the report: check it can, first
         try:
-            check_report_targets(_report_parent(config), Path(config.rootpath) / HISTORY, "--report-dir")
+            check_report_targets(_report_parent(config), project.history, "--report-dir")
         except MctError as e:
             raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
     config.stash[_REPORT_STAMP] = time.strftime("%Y%m%d-%H%M%S")
@@ -59,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gate: a scenario's build and memory checks (no emulator)")
     config.addinivalue_line("markers", "emulate: a scenario check that needs the emulator")
     config.stash[_PIPELINE] = Pipeline(emulator=config.getoption("--emulator"),
-                                       baseline=Path(config.rootpath) / BASELINE,
+                                       baseline=project.baseline,
                                        update_baseline=config.getoption("--update-baseline"))
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
 
@@ -75,6 +109,51 @@ def mcutrain_pipeline(pytestconfig: pytest.Config) -> Pipeline:
 
 
 @pytest.fixture(scope="session")
+def mcutrain_project(pytestconfig: pytest.Config) -> Project:
+    """The project's resolved locations: ``root``, ``scenarios``, ``boards``, ``apps``, ``baseline``,
+    ``reports`` (harness/project.py)."""
+    return pytestconfig.stash[_PROJECT]
+
+
+@pytest.fixture(scope="session")
+def mcutrain_run(pytestconfig: pytest.Config):
+    """``mcutrain_run(path, name=None, board=None) -> RunResult``: build and run one scenario and
+    return its typed result (harness/result.py: ``flash``, ``static_sram``, ``peak_sram``,
+    ``stack_high_water``, ``step_instructions``, ``step_ms``, ``predict_instructions``,
+    ``accuracy_before``, ``accuracy_after``, ``epoch_loss``, ``checksum_before``, ``checksum_after``,
+    ``largest_symbols``, ``status``, ...).
+
+    ``path`` is relative to the project root (or absolute); ``name`` picks a scenario of the file
+    (needed when it holds several); ``board`` retargets it to that board profile. The build and
+    the run are the session's: a scenario item of the same scenario in the same process reuses them.
+    """
+    pipeline = pytestconfig.stash[_PIPELINE]
+    root = pytestconfig.stash[_PROJECT].root
+
+    def run(path: str | Path, name: str | None = None, board: str | None = None) -> RunResult:
+        scenario = pick_scenario(root, path, name, board)
+        return RunResult.from_outcome(pipeline.run(scenario))
+
+    return run
+
+
+def pick_scenario(root: Path, path: str | Path, name: str | None, board: str | None) -> Scenario:
+    """The one scenario of ``path`` named ``name`` (either its own name or ``name[board]``), built for
+    ``board``; LookupError naming the choices when none or several match."""
+    file = Path(path) if Path(path).is_absolute() else root / path
+    if not file.is_file():
+        raise LookupError(f"no scenario file {file}")
+    found = load_scenarios(file.absolute(), boards=(board,) if board else None)
+    if name is not None:
+        found = [s for s in found if s.name == name or s.name == f"{name}[{s.board}]"]
+    if len(found) != 1:
+        names = ", ".join(s.name for s in load_scenarios(file.absolute()))
+        what = f"no scenario {name!r}" if not found else f"{len(found)} scenarios"
+        raise LookupError(f"{what} in {file}" + ("" if name else " (give name=)") + f"; it has: {names}")
+    return found[0]
+
+
+@pytest.fixture(scope="session")
 def load_scenario():
     """``load_scenario(path, name)``: one validated scenario of a YAML file."""
 
@@ -87,14 +166,10 @@ def load_scenario():
     return load
 
 
-def _is_scenario_file(path: Path) -> bool:
-    return path.suffix in (".yaml", ".yml") and "scenarios" in path.parts
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector):
     collector = yield
-    if type(collector) is pytest.Dir and "scenarios" in path.parts:
+    if type(collector) is pytest.Dir and parent.config.stash[_PROJECT].is_scenario_dir(path):
         return ScenarioDir.from_parent(parent, path=path)
     return collector
 
@@ -121,7 +196,7 @@ def _walkable(entry: os.DirEntry) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if _is_scenario_file(file_path) and file_path.name != "README.yaml":
+    if parent.config.stash[_PROJECT].is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
@@ -273,12 +348,12 @@ class ResultCollector:
         views = write_views_and_say(path)
         if tr is not None:
             tr.write_line(f"mcutrain {views}")
-        root = Path(self.config.rootpath)
-        append_history(root / HISTORY, self.results.values(), "pytest", root)
+        project = self.config.stash[_PROJECT]
+        append_history(project.history, self.results.values(), "pytest", project.root)
         if self.config.getoption("--update-baseline"):
-            updated, refused = update_baseline(root / BASELINE, self.results.values())
+            updated, refused = update_baseline(project.baseline, self.results.values())
             if tr is not None:
-                tr.write_line(f"mcutrain baseline: {len(updated)} scenario(s) recorded in {root / BASELINE}"
+                tr.write_line(f"mcutrain baseline: {len(updated)} scenario(s) recorded in {project.baseline}"
                               + (f"; not recorded (checks failed): {', '.join(refused)}" if refused else ""))
 
 

@@ -17,7 +17,7 @@ Value = Union[int, str]
 Record = dict[str, Value]
 
 _FIX = ('print records as one line \'@tt {"t":"<type>","key":<integer>,...}\' '
-        "(firmware_src/runtime/tt_io.h: tt_rec_begin / tt_rec_int / tt_rec_end)")
+        "(harness/firmware_src/runtime/tt_io.h: tt_rec_begin / tt_rec_int / tt_rec_end)")
 
 
 class _Bad(Exception):

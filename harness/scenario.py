@@ -60,7 +60,7 @@ SCHEMA: dict[str, Key] = {
                          doc="console bytes a run may print before it is stopped (status flood; "
                              "the first lines and the last 64 KiB are kept)"),
     "firmware": Key(None, doc="a hand-written firmware application", children={
-        "app": Key(_app, required=True, doc="name of a folder under firmware_src/app/"),
+        "app": Key(_app, required=True, doc="name of an app folder: harness/firmware_src/app/ or one of the project's `apps` folders"),
         "case": Key(_str, "", doc="one of the app's cases: the TT_CASE_<CASE> names its C sources "
                     "test, in lower case; passed as -DTT_CASE_<CASE>"),
     }),
@@ -335,8 +335,11 @@ class Scenario:
         return self.model is not None
 
 
-def load_scenarios(path: Path) -> list[Scenario]:
-    """All scenarios of one file, validated; raises ScenarioError with ``file:line``."""
+def load_scenarios(path: Path, boards: tuple[str, ...] | None = None) -> list[Scenario]:
+    """All scenarios of one file, validated; raises ScenarioError with ``file:line``.
+
+    ``boards`` retargets every scenario to these boards instead of its own ``board:`` (validated
+    against each, named ``name[board]`` like a ``board:`` list): the same scenario on other parts."""
     path = Path(path)
     doc = load_yaml(path)
     if not isinstance(doc, dict) or "scenarios" not in doc:
@@ -371,9 +374,10 @@ def load_scenarios(path: Path) -> list[Scenario]:
             raise ScenarioError(f"{path}:{line}: scenario name {v['name']!r} is used twice "
                                 f"(first at line {seen[v['name']]})", "give each scenario a unique name")
         seen[v["name"]] = line
-        boards = v["board"]
-        for board in boards:
-            out.append(_build(v, path, line, board, multi=len(boards) > 1))
+        targets = v["board"] if boards is None else tuple(boards)
+        for board in targets:
+            out.append(_build(v, path, line, board,
+                              multi=len(targets) > 1 or (boards is not None and targets != v["board"])))
     return out
 
 

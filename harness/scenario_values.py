@@ -10,7 +10,6 @@ import difflib
 import math
 import re
 import unicodedata
-from pathlib import Path
 from typing import Any, Callable
 
 from .baseline import Limit
@@ -256,35 +255,29 @@ def _columns(v: Any) -> tuple[str, ...]:
     return names
 
 
-APPS_DIR = Path(__file__).resolve().parent.parent / "firmware_src" / "app"
 _APP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
-def known_apps() -> list[str]:
-    return sorted(p.name for p in APPS_DIR.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def _app(v: Any) -> str:
-    """The plain name of a folder under firmware_src/app/ (no path, no link out of it)."""
+    """The plain name of an app folder: the package's (harness/firmware_src/app/) or one of the
+    project's ``apps`` folders (harness.project); no path, no link out of its folder."""
+    from .project import find_app, known_apps
+
     name = _text(v, 64)
-    apps = ", ".join(known_apps())
     if not _APP.fullmatch(name):
-        raise ValueError(f"expected the plain name of a folder under firmware_src/app/ (no '/', '..' "
-                         f"or absolute path), got {quote(v)}; apps: {apps}")
-    d = APPS_DIR / name
-    if not d.is_dir():
-        raise ValueError(f"no firmware app {name!r} in firmware_src/app/; apps: {apps}")
-    if d.resolve().parent != APPS_DIR.resolve():
-        raise ValueError(f"firmware_src/app/{name} is a symbolic link out of firmware_src/app/ "
-                         f"(to {excerpt(str(d.resolve()), 100)}); apps must live in that folder")
+        raise ValueError(f"expected the plain name of an app folder (no '/', '..' or absolute path), "
+                         f"got {quote(v)}; apps: {', '.join(known_apps())}")
+    find_app(name)
     return name
 
 
 def app_cases(app: str) -> tuple[str, ...]:
     """The cases an app declares: every ``TT_CASE_<NAME>`` its C sources and headers test, in lower
     case (an app without any has no cases)."""
+    from .project import find_app
+
     found: set[str] = set()
-    for src in sorted((APPS_DIR / app).glob("*.[ch]")):
+    for src in sorted(find_app(app).glob("*.[ch]")):
         found.update(m.lower() for m in re.findall(r"\bTT_CASE_([A-Z0-9_]+)\b",
                                                    src.read_text(encoding="utf-8", errors="replace")))
     return tuple(sorted(found))

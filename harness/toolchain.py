@@ -2,9 +2,9 @@
 programs of the same C (host gcc), with the flags, the linker script generated from the board
 profile, a content-hashed build cache and readable compiler and link errors.
 
-Every firmware links the runtime (``firmware_src/runtime/**.c``, compiled once per board and
+Every firmware links the runtime (``harness/firmware_src/runtime/**.c``, compiled once per board and
 cached) and the board's startup folder; host builds link the runtime with
-``firmware_src/boards/host/``. A build happens in a temporary folder that is renamed into
+``harness/firmware_src/boards/host/``. A build happens in a temporary folder that is renamed into
 ``<cache>/build/<hash>/`` when complete, with a manifest of its files' hashes (harness.cachedir),
 so parallel workers and interrupted runs never see a half-written build, and a damaged entry is
 rebuilt. A linked firmware that lacks its vector table, startup or runtime is an error, never
@@ -27,14 +27,12 @@ from typing import Callable, Mapping, Sequence
 from . import cachedir
 from .boards import Board
 from .cachedir import cache_root
+from .paths import BOARD_STARTUP_DIR, RUNTIME_DIR
 from .errors import BudgetExceeded, BuildError, ToolMissing
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
-FIRMWARE_SRC = REPO / "firmware_src"
-RUNTIME_DIR = FIRMWARE_SRC / "runtime"
-HOST_BOARD_DIR = FIRMWARE_SRC / "boards" / "host"
+HOST_BOARD_DIR = BOARD_STARTUP_DIR / "host"
 
 CROSS_CC = "arm-none-eabi-gcc"
 HOST_CC = "gcc"
@@ -47,7 +45,7 @@ Defines = Mapping[str, "str | int | None"]
 Progress = Callable[[str], None]
 
 #: Bytes at the bottom of the stack reservation that the MPU guard makes inaccessible
-#: (TT_STACK_GUARD in firmware_src/boards/mps2/board.h): usable stack = ``stack`` - this.
+#: (TT_STACK_GUARD in harness/firmware_src/boards/mps2/board.h): usable stack = ``stack`` - this.
 STACK_GUARD = 256
 
 #: What every linked firmware must define: the startup (reset and fault handlers), the runtime's
@@ -264,7 +262,7 @@ def build_firmware(board: Board, sources: Sequence[Path], generated: Mapping[str
                    stack_size: int = 16 * 1024, name: str = "firmware", backend: str = "qemu",
                    progress: Progress | None = None, runtime_defines: Defines | None = None) -> Firmware:
     """Cross-compile ``sources`` + generated files for ``board`` and link them with the board's
-    startup and the runtime (``firmware_src/runtime/**.c``; unused functions are dropped).
+    startup and the runtime (``harness/firmware_src/runtime/**.c``; unused functions are dropped).
 
     ``runtime_defines`` reach every file, the runtime too (e.g. ``TT_PORTABLE_KERNELS`` for
     benchmarks/bench_speed.py); ``defines`` only ``sources``.
@@ -363,7 +361,7 @@ def _check_linked(elf: Path, support: Sequence[Path]) -> None:
     if problem:
         raise BuildError(f"the linked firmware {elf.name} is incomplete: {problem} (linked with "
                          f"{len(support)} startup and runtime objects)",
-                         "check that the board's startup folder and firmware_src/runtime/ compile "
+                         "check that the board's startup folder and harness/firmware_src/runtime/ compile "
                          "and define these; then build again (an incomplete link is never cached)")
 
 

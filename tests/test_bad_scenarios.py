@@ -483,7 +483,7 @@ def test_dataset_split_sizes_match_the_loaders():
 
 
 def test_app_symlinked_out_of_the_app_folder_is_refused(tmp_path, monkeypatch):
-    from harness import scenario_values
+    from harness import project
 
     apps = tmp_path / "app"
     apps.mkdir()
@@ -492,12 +492,13 @@ def test_app_symlinked_out_of_the_app_folder_is_refused(tmp_path, monkeypatch):
     outside.mkdir()
     (apps / "escape").symlink_to(outside)
     (apps / "alias").symlink_to(apps / "inside")
-    monkeypatch.setattr(scenario_values, "APPS_DIR", apps)
+    (tmp_path / "pyproject.toml").write_text('[tool.mcutrain]\napps = ["app"]\n')
+    monkeypatch.setattr(project, "_active", project.load_project(tmp_path))
     path = tmp_path / "s.yaml"
     path.write_text("scenarios:\n  - name: a\n    firmware: {app: escape}\n")
     with pytest.raises(ScenarioError) as err:
         load_scenarios(path)
-    assert_clear(str(err.value), path, 3, ("firmware.app", "symbolic link out of firmware_src/app"))
+    assert_clear(str(err.value), path, 3, ("firmware.app", "symbolic link out of its apps folder"))
     path.write_text("scenarios:\n  - name: a\n    firmware: {app: alias}\n")
     assert load_scenarios(path)[0].firmware.app == "alias"  # a link that stays inside is fine
 
@@ -582,7 +583,7 @@ def test_pytest_fails_each_bad_file_alone_and_runs_the_rest(pytester):
     (d / "good.yaml").write_text(GOOD_FILE)
     t = pytester.mkdir("tests")
     (t / "test_plain.py").write_text("def test_plain():\n    assert 1 + 1 == 2\n")
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate",
                                 "--report-dir", str(pytester.path / "reports"), "-rf", str(d), str(t))
     out = result.stdout.str()
     assert "INTERNALERROR" not in out and "Traceback" not in out, out[-3000:]
@@ -610,11 +611,11 @@ def test_pytest_fails_each_bad_file_alone_and_runs_the_rest(pytester):
 def test_pytest_tags_are_keywords_not_marks(pytester):
     d = pytester.mkdir("scenarios")
     (d / "good.yaml").write_text(GOOD_FILE)
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate",
                                 "--collect-only", "-q", "-k", "fast", str(d))
     out = result.stdout.str()
     assert "good.yaml::good::build" in out and "good.yaml::good::memory" in out, out
-    inline = pytester.inline_run("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    inline = pytester.inline_run("-p", "no:cacheprovider", "--gate",
                                  "--collect-only", str(d))
     collected = [i for i in inline.getcalls("pytest_itemcollected")]
     marks = {m.name: m.args for m in collected[0].item.iter_markers()}
@@ -635,7 +636,7 @@ def test_unexpected_loader_failure_fails_its_file_only(pytester, monkeypatch):
     d = pytester.mkdir("scenarios")
     (d / "boom.yaml").write_text(GOOD_FILE)
     (d / "good.yaml").write_text(GOOD_FILE)
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate",
                                 "--report-dir", str(pytester.path / "reports"), str(d))
     out = result.stdout.str()
     assert "INTERNALERROR" not in out, out
@@ -710,7 +711,7 @@ def test_junit_xml_carries_a_hostile_description_as_text(pytester):
     d = pytester.mkdir("scenarios")
     (d / "s.yaml").write_text(JUNIT_SCENARIO)
     junit = pytester.path / "junit.xml"
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate",
                                 "--report-dir", str(pytester.path / "reports"), f"--junitxml={junit}",
                                 str(d))
     result.assert_outcomes(passed=2)

@@ -271,7 +271,7 @@ def test_bad_tolerance_in_a_scenario_file_points_at_the_line(tmp_path):
 
 # -- end to end, with pytest, the emulator and a copy of a real scenario -------------------------
 def run_pytest(pytester, *args: str):
-    return pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--rootdir",
+    return pytester.runpytest("-p", "no:cacheprovider", "--rootdir",
                               str(pytester.path), "--report-dir", str(pytester.path / "reports" / "run"),
                               str(pytester.path / "scenarios"), *args)
 

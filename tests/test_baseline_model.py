@@ -76,7 +76,7 @@ def test_gate_with_a_replaced_model_file_fails_the_baseline(pytester):
     d = pytester.mkdir("scenarios")
     shutil.copytree(REPO / "scenarios" / "models", d / "models")
     (d / "fashion.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    args = ("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--rootdir", str(pytester.path),
+    args = ("-p", "no:cacheprovider", "--rootdir", str(pytester.path),
             "--report-dir", str(pytester.path / "reports" / "run"), str(d), "-k", "baseline")
     pytester.runpytest(*args, "--update-baseline").assert_outcomes(passed=1)
     old_sha = load_model_file(d / "models" / MODEL.name).sha256

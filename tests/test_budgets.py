@@ -21,7 +21,7 @@ def run_scenario(pytester, body: str, baseline: dict | None = None, *args: str):
     if baseline is not None:
         reports = pytester.mkdir("reports")
         (reports / "baseline.json").write_text(json.dumps({"version": 1, "scenarios": baseline}))
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    result = pytester.runpytest("-p", "no:cacheprovider",
                                 "--report-dir", str(pytester.path / "out"), str(d), *args)
     return result, result.stdout.str()
 

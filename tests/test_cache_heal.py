@@ -17,7 +17,7 @@ from harness.emulators.qemu import QemuEmulator
 from harness.errors import BuildError
 from harness.toolchain import build_firmware, build_host_library, build_host_program
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 BOARD = load_board("stm32f746")
 MAC = ('#include <stdint.h>\n#include "tt_io.h"\n'
        "int32_t tt_test_mac(int32_t a, int32_t b, int32_t c);\n"

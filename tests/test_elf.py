@@ -6,7 +6,7 @@ from harness.boards import REPO, load_board
 from harness.elf import DATA_REGION, FLASH, SRAM, memory_report, symbol_table
 from harness.toolchain import build_firmware
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ def _metrics(pytester, *args):
     d = pytester.mkdir("scenarios") if not (pytester.path / "scenarios").exists() else pytester.path / "scenarios"
     shutil.copy(REPO / "scenarios" / "selftest.yaml", d / "selftest.yaml")
     out = pytester.path / f"reports{len(args)}"
-    result = pytester.runpytest_subprocess("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
                                            "--report-dir", str(out), str(d), *args)
     assert result.ret == 0, result.stdout.str()
     doc = json.loads((out / "report.json").read_text())

@@ -241,7 +241,7 @@ def test_pytest_run_writes_views_and_junit_carries_the_failure(pytester):
         budgets: {sram: 4KiB}
     """))
     junit, reports = pytester.path / "junit.xml", pytester.path / "reports"
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--gate",
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate",
                                 "--report-dir", str(reports), f"--junitxml={junit}", str(d))
     assert result.ret == 1
     failures = {(case.get("classname"), case.get("name")): case.find("failure")

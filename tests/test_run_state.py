@@ -62,7 +62,7 @@ def _pytest_env() -> dict:
 def test_two_concurrent_pytest_sessions_write_two_reports_and_two_history_lines(tmp_path):
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "loop.yaml").write_text(LOOP)
-    cmd = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
            "-p", "no:xdist", "-q", "--gate", "--rootdir", str(tmp_path), "scenarios"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=_pytest_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
@@ -121,7 +121,7 @@ def test_pytest_refuses_an_unwritable_report_folder_at_configure(pytester):
     (d / "loop.yaml").write_text(LOOP)
     blocker = pytester.path / "a-file"
     blocker.write_text("")
-    result = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    result = pytester.runpytest("-p", "no:cacheprovider",
                                 "--report-dir", str(blocker / "sub"), str(d))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()

@@ -11,7 +11,7 @@ import pytest
 def run_scenario(pytester, body: str, *args: str):
     d = pytester.mkdir("scenarios")
     (d / "bad.yaml").write_text(textwrap.dedent(body))
-    return pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    return pytester.runpytest("-p", "no:cacheprovider",
                               "--report-dir", str(pytester.path / "reports"), str(d), *args)
 
 

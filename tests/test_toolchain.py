@@ -13,7 +13,7 @@ from harness.boards import REPO, load_board
 from harness.errors import BudgetExceeded, BuildError, ToolMissing
 from harness.toolchain import build_firmware, build_host_library, build_host_program, compiler_version
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 BOARD = load_board("stm32f746")
 
 

@@ -18,8 +18,9 @@ from ..units import parse_size
 
 log = logging.getLogger(__name__)
 
-BOARDS_DIR = Path(__file__).resolve().parent
-REPO = BOARDS_DIR.parent.parent
+from ..paths import BOARD_STARTUP_DIR, BOARDS_DIR, PACKAGE
+
+REPO = PACKAGE.parent  # the source checkout when run from one (tests)
 
 _BOARD_KEYS = {"name", "description", "core", "fpu", "float_abi", "clock_hz", "sram", "flash", "hosts"}
 _HOST_KEYS = {"machine", "flash_origin", "sram_origin", "data_region", "console", "startup"}
@@ -75,18 +76,30 @@ class Board:
         return tuple(flags)
 
 
+def _board_dirs() -> tuple[Path, ...]:
+    from ..project import current
+
+    return current().board_dirs()
+
+
 def list_boards() -> list[str]:
-    """Names of all board profiles, sorted."""
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.yaml"))
+    """Names of all board profiles (the package's and the project's ``boards`` folders), sorted."""
+    return sorted({p.stem for d in _board_dirs() for p in d.glob("*.yaml")})
 
 
 def load_board(name: str) -> Board:
-    """The profile ``harness/boards/<name>.yaml``; ScenarioError naming the known boards if absent."""
+    """The profile ``<name>.yaml`` of the package (harness/boards/) or of a project ``boards`` folder;
+    ScenarioError naming the known boards if absent, or the files if the name is defined twice."""
+    dirs = _board_dirs()
     known = list_boards()
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name not in known:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or name not in known:
         raise ScenarioError(f"unknown board {name!r}",
-                            f"use one of: {', '.join(known)} (profiles are in {BOARDS_DIR})")
-    return load_board_file(BOARDS_DIR / f"{name}.yaml")
+                            f"use one of: {', '.join(known)} (profiles are in {' and '.join(map(str, dirs))})")
+    hits = [d / f"{name}.yaml" for d in dirs if (d / f"{name}.yaml").is_file()]
+    if len(hits) > 1:
+        raise ScenarioError(f"board {name!r} is defined twice: {', '.join(map(str, hits))}",
+                            "rename the project's profile (its file name and its name: key)")
+    return load_board_file(hits[0])
 
 
 def load_board_file(path: Path) -> Board:
@@ -137,10 +150,7 @@ def _parse_host(backend: str, raw: Any, path: Path) -> Host:
     h = _check_keys(raw, _HOST_KEYS, f"hosts.{backend}", path)
     data = _check_keys(h["data_region"], {"name", "origin", "size"}, f"hosts.{backend}.data_region", path)
     console = _check_keys(h["console"], {"kind", "base"}, f"hosts.{backend}.console", path)
-    startup = REPO / str(h["startup"])
-    if not startup.is_dir():
-        raise _fail(path, f"hosts.{backend}.startup: no folder {startup}",
-                    "point it at a folder under firmware_src/boards/")
+    startup = _startup_dir(h["startup"], backend, path)
     return Host(backend=backend, machine=str(h["machine"]),
                 flash_origin=_int(h["flash_origin"], "flash_origin", path),
                 sram_origin=_int(h["sram_origin"], "sram_origin", path),
@@ -148,6 +158,31 @@ def _parse_host(backend: str, raw: Any, path: Path) -> Host:
                 data_size=_size(data["size"], "data_region.size", path),
                 console_kind=str(console["kind"]), console_base=_int(console["base"], "console.base", path),
                 startup_dir=startup)
+
+
+def _startup_dir(value: Any, backend: str, path: Path) -> Path:
+    """``startup``: a plain name is one of the package's startup folders (harness/firmware_src/boards/,
+    e.g. ``mps2``); a relative path (``./my_startup``) is a folder beside the profile, which must stay
+    inside the profile's folder."""
+    key = f"hosts.{backend}.startup"
+    text = str(value)
+    packaged = sorted(p.name for p in BOARD_STARTUP_DIR.iterdir() if p.is_dir() and p.name != "host")
+    fix = (f"write one of the package's startup folders ({', '.join(packaged)}), or a relative path "
+           f"such as ./startup to a folder beside {path.name}")
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", text):
+        startup = BOARD_STARTUP_DIR / text
+        if text == "host" or not startup.is_dir():
+            raise _fail(path, f"{key}: no startup folder {text!r} in the package", fix)
+        return startup
+    if Path(text).is_absolute() or not text.startswith("./"):
+        raise _fail(path, f"{key}: {text!r} is neither a startup folder's name nor a relative path "
+                          "starting with ./", fix)
+    startup = (path.parent / text).resolve()
+    if path.parent.resolve() not in startup.parents:
+        raise _fail(path, f"{key}: {text!r} leads out of the profile's folder (to {startup})", fix)
+    if not startup.is_dir():
+        raise _fail(path, f"{key}: no folder {startup}", fix)
+    return startup
 
 
 def _parse_board(raw: Any, path: Path) -> Board:

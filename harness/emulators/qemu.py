@@ -37,7 +37,7 @@ from .plugin import ensure_plugin
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-arm"
-FAULT_EXIT_CODE = 127         # firmware_src/boards/mps2/board.h
+FAULT_EXIT_CODE = 127         # harness/firmware_src/boards/mps2/board.h
 LIMIT_EXIT_CODE = 125         # insncount.c, when limit=N is reached
 TESTED_VERSIONS = ("7.2",)    # plugin API v1; others may refuse the plugin
 METHOD_PLUGIN = "qemu-plugin (exact, per instruction, -icount shift=0)"

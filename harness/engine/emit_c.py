@@ -4,7 +4,7 @@ The generated code has one static arena (the larger of the training and the infe
 plan; both run from offset 0), frozen weights ``const`` in flash, the trainable slices and
 biases and the float classifier in SRAM, and one kernel call per step with constant shapes.
 Entry points (``tt_model.h``): ``tt_model_init``, ``tt_predict``, ``tt_logits``, ``tt_train_step``,
-``tt_param_checksum``. Kernels are those of ``firmware_src/runtime/tt_kernels.h``.
+``tt_param_checksum``. Kernels are those of ``harness/firmware_src/runtime/tt_kernels.h``.
 """
 from __future__ import annotations
 

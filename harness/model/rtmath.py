@@ -3,7 +3,7 @@
 Owns ``tt_expf``, ``tt_logf``, softmax cross-entropy, the xorshift32 stream, the two rounding
 modes of the update and the FNV-1a checksum. Every float operation here is one rounded float32
 operation in the order the C runtime performs it (no float64 intermediate, no fused
-multiply-add), so the C code in ``firmware_src/runtime/`` can reproduce each result exactly.
+multiply-add), so the C code in ``harness/firmware_src/runtime/`` can reproduce each result exactly.
 
 Operation order where the spec leaves a choice (the C code follows these lines):
 

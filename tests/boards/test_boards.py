@@ -8,7 +8,7 @@ from harness.emulators.qemu import QemuEmulator
 from harness.errors import ScenarioError
 from harness.toolchain import build_firmware
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 
 
 def test_stm32f746_profile():
@@ -20,7 +20,7 @@ def test_stm32f746_profile():
     assert (q.flash_origin, q.sram_origin) == (0x0, 0x20000000)
     assert (q.data_origin, q.data_size) == (0x60000000, 16 * 1024 * 1024)
     assert (q.console_kind, q.console_base) == ("cmsdk-uart", 0x40004000)
-    assert q.startup_dir == REPO / "firmware_src" / "boards" / "mps2"
+    assert q.startup_dir == REPO / "harness" / "firmware_src" / "boards" / "mps2"
     assert b.cpu_flags() == ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard")
 
 

@@ -1,7 +1,7 @@
 """insncount.c's instruction classes, exactly, on real QEMU: the Cortex-M7 board (mps2-an500)
 and the Cortex-M4 one (mps2-an386), each with its own build.
 
-firmware_src/app/insnclass runs each hand-written kernel for N and 2N iterations between step
+harness/firmware_src/app/insnclass runs each hand-written kernel for N and 2N iterations between step
 marks; the difference of the two steps is N times one iteration's instructions, class by class
 (the listing of each kernel is in its comment there). The self-test loop (5 instructions a
 sample: ldrsb.w with base update twice, cmp, smlabb, bne) is checked too."""
@@ -31,7 +31,7 @@ PER_ITERATION = [
 @pytest.fixture(scope="module", params=["stm32f746", "stm32f4"])
 def run(request):
     board = load_board(request.param)
-    fw = build_firmware(board, [REPO / "firmware_src" / "app" / "insnclass" / "main.c"], name="insnclass")
+    fw = build_firmware(board, [REPO / "harness" / "firmware_src" / "app" / "insnclass" / "main.c"], name="insnclass")
     r = QemuEmulator().run(fw.elf, board, timeout_s=20)
     assert r.status == "ok", r.reason()
     return r
@@ -56,7 +56,7 @@ def test_classes_partition_every_step_and_the_whole_run(run):
 
 
 def test_selftest_loop_classes(tmp_path):
-    fw = build_firmware(BOARD, [REPO / "firmware_src" / "app" / "selftest" / "main.c"],
+    fw = build_firmware(BOARD, [REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"],
                         defines={"TT_CASE_LOOP": 1}, name="selftest-loop")
     r = QemuEmulator().run(fw.elf, BOARD, timeout_s=10)
     assert r.status == "ok", r.reason()

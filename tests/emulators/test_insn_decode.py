@@ -129,6 +129,6 @@ def test_plugin_classes_agree_with_the_disassembler_on_a_training_firmware(board
 
 def test_plugin_classes_agree_with_the_disassembler_on_the_class_test_firmware():
     board = load_board("stm32f746")
-    fw = build_firmware(board, [REPO / "firmware_src" / "app" / "insnclass" / "main.c"], name="insnclass")
+    fw = build_firmware(board, [REPO / "harness" / "firmware_src" / "app" / "insnclass" / "main.c"], name="insnclass")
     n, bad = mismatches(fw.elf, board, 10_000_000)
     assert n > 100 and bad == [], "\n".join(bad[:40])

@@ -21,7 +21,7 @@ from harness.emulators.base import CONSOLE_LIMIT
 from harness.emulators.qemu import CONSOLE_TAIL, SANDBOX, QemuEmulator, _Capture
 from harness.toolchain import build_firmware
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 F746, F4 = load_board("stm32f746"), load_board("stm32f4")
 SYS_OPEN, SYS_REMOVE, SYS_RENAME, SYS_SYSTEM, SYS_GET_CMDLINE = 0x01, 0x0E, 0x0F, 0x12, 0x15
 

@@ -19,7 +19,7 @@ from harness.emulators.qemu import QemuEmulator
 from harness.errors import RecordError, ToolMissing
 from harness.toolchain import build_firmware
 
-SELFTEST = REPO / "firmware_src" / "app" / "selftest" / "main.c"
+SELFTEST = REPO / "harness" / "firmware_src" / "app" / "selftest" / "main.c"
 BOARD = load_board("stm32f746")
 STEP_N = (128, 256, 512)
 

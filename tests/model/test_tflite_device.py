@@ -4,7 +4,7 @@ on the emulated STM32F746, equal TFLite Micro's int8 logits bit for bit.
 
 The numpy reference is held to TFLM tensor by tensor in test_tflite_import.py; this closes the
 chain on the real C kernels (regular and general windows, pools, adds with ReLU, hidden dense
-layers, the int8 classifier) and on the board. The app (firmware_src/app/infer) prints the
+layers, the int8 classifier) and on the board. The app (harness/firmware_src/app/infer) prints the
 float32 bits of every logit: an int8 classifier's logits dequantized as ``s * (float)(q - z)``,
 which is what the test computes from TFLM's int8 output.
 """

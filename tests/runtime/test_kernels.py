@@ -1,4 +1,4 @@
-"""Host-native tests of firmware_src/runtime/kernels against the numpy reference.
+"""Host-native tests of harness/firmware_src/runtime/kernels against the numpy reference.
 
 What is exact and what is a tolerance:
 - int8 forward kernels (conv2d, depthwise, pointwise, add, average pool, int8 FC) and their

@@ -1,8 +1,8 @@
 """The fast float backward and update kernels against their portable references, bit for bit.
 
-firmware_src/app/bwdtest/main.c runs tt_pwconv_grad_input_f32, tt_dwconv2d_grad_input_f32,
+harness/firmware_src/app/bwdtest/main.c runs tt_pwconv_grad_input_f32, tt_dwconv2d_grad_input_f32,
 tt_pwconv_update_weight_s8 and tt_dwconv2d_update_weight_s8 (nearest and stochastic rounding),
-tt_mask_apply_f32 and tt_bias_update_s32 next to their *_ref versions (firmware_src/runtime/tt_kernels_ref.h) on
+tt_mask_apply_f32 and tt_bias_update_s32 next to their *_ref versions (harness/firmware_src/runtime/tt_kernels_ref.h) on
 pseudo-random data over many shapes (the MbV2-w0.35 backward shapes, channel counts that are
 and are not multiples of the blocks, k = 0 / partial / all, strides 1-3, depthwise 3/5/7, odd
 position counts), and prints per case the checksums of both outputs plus guard words and
@@ -22,7 +22,7 @@ from harness.emulators import get_emulator
 from harness.records import PREFIX
 from harness.toolchain import CROSS_CC, build_firmware, build_host_program
 
-APP = REPO / "firmware_src" / "app" / "bwdtest" / "main.c"
+APP = REPO / "harness" / "firmware_src" / "app" / "bwdtest" / "main.c"
 #: Kernels whose firmware build must contain their VMLA inner loops: the kernel or one of its
 #: static helpers (inlined or not, at GCC's choice).
 ASM_KERNELS = {

@@ -1,13 +1,13 @@
 """The ARMv7E-M DSP paths of the int8 forward conv kernels against the portable C, bit for bit.
 
-firmware_src/app/kerneltest/main.c runs tt_pwconv_s8, tt_dwconv2d_s8 and tt_conv2d_s8 on
+harness/firmware_src/app/kerneltest/main.c runs tt_pwconv_s8, tt_dwconv2d_s8 and tt_conv2d_s8 on
 pseudo-random data over many shapes (odd / even channels, k = 0, 0 < k < C_in, k = C_in,
 strides, pads, kernels 1..7, depthwise 3/5/7, with and without bias and mask, extreme
 x - x_zp) and prints checksums of every output (plus guard bytes) and mask byte; then it
 computes layers in row strips from input tiles (the row-range fields of tt_conv_params) and
 says whether they equal the whole layer. Built for the
 host it runs the portable kernels; built for a Cortex-M7 / Cortex-M4F board (where GCC defines
-__ARM_FEATURE_DSP) the SIMD paths of firmware_src/runtime/kernels/tt_simd.h. The records must
+__ARM_FEATURE_DSP) the SIMD paths of harness/firmware_src/runtime/kernels/tt_simd.h. The records must
 be identical.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from harness.emulators import get_emulator
 from harness.records import PREFIX
 from harness.toolchain import CROSS_CC, build_firmware, build_host_program
 
-APP = REPO / "firmware_src" / "app" / "kerneltest" / "main.c"
+APP = REPO / "harness" / "firmware_src" / "app" / "kerneltest" / "main.c"
 #: Each kernel and the static helpers its DSP path is compiled into.
 KERNELS = {"tt_pwconv_s8": ("pw_run_fast", "pw_run_fast_mask", "pw_fast", "pw_any",
                             "pw_run_split"),

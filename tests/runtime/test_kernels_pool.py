@@ -1,4 +1,4 @@
-"""The pool and add-with-activation kernels (firmware_src/runtime/tt_kernels_ops.h) against the
+"""The pool and add-with-activation kernels (harness/firmware_src/runtime/tt_kernels_ops.h) against the
 numpy reference, bit for bit, built for the host and run on QEMU.
 
 Cases are random (seeded) shapes, general windows (kh x kw, strides, per-side padding up to
@@ -6,7 +6,7 @@ kernel - 1, overlapping and not), activation ranges (none, ReLU-like, narrow) an
 with many ties; gradients are float32 with some zeros. Expected bytes come from
 ``harness.model.qops`` (forward: ``pool_s8``, ``add_s8_masked``) and
 ``harness.reference.pool_grad_input`` (backward: max to the first max tap, avg g / n, overlapping
-windows accumulate in output order). firmware_src/app/pooltest/main.c prints the FNV-1a of each
+windows accumulate in output order). harness/firmware_src/app/pooltest/main.c prints the FNV-1a of each
 output; the generated pt_cases.c holds the data and one call per case between the region
 marks, so the QEMU run also measures each kernel's instructions (the LeNet-sized cases first).
 """
@@ -30,7 +30,7 @@ from harness.model.rtmath import fnv1a32
 from harness.records import PREFIX
 from harness.toolchain import build_firmware, build_host_program
 
-APP = REPO / "firmware_src" / "app" / "pooltest" / "main.c"
+APP = REPO / "harness" / "firmware_src" / "app" / "pooltest" / "main.c"
 N_RANDOM = 60
 
 

@@ -1,4 +1,4 @@
-"""The general-window conv kernels (firmware_src/runtime/tt_conv_window.h) on the host.
+"""The general-window conv kernels (harness/firmware_src/runtime/tt_conv_window.h) on the host.
 
 - Forward (tt_conv2d_win_s8 for conv and pointwise, tt_dwconv2d_win_s8): outputs and 1-bit
   masks bit-exact with ``harness.model.qops`` on random windows (KH != KW, strides per axis,

@@ -1,4 +1,4 @@
-"""The general-window kernels on the emulated boards: firmware_src/app/wintest runs every
+"""The general-window kernels on the emulated boards: harness/firmware_src/app/wintest runs every
 tt_conv_window.h kernel (forward with mask, input gradient, weight gradient, fused stochastic
 update) on the windows of imported models and on random windows, prints FNV-1a checksums, and
 on regular windows compares each with the regular kernel of tt_kernels.h bit for bit. Built
@@ -18,7 +18,7 @@ from harness.emulators import get_emulator
 from harness.records import PREFIX
 from harness.toolchain import build_firmware, build_host_program
 
-APP = REPO / "firmware_src" / "app" / "wintest" / "main.c"
+APP = REPO / "harness" / "firmware_src" / "app" / "wintest" / "main.c"
 N_CASES = 100
 
 

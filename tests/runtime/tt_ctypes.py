@@ -1,6 +1,6 @@
-"""ctypes bindings of firmware_src/runtime/tt_kernels.h for the host-native kernel tests.
+"""ctypes bindings of harness/firmware_src/runtime/tt_kernels.h for the host-native kernel tests.
 
-Builds every ``firmware_src/runtime/kernels/*.c`` into one shared library (with
+Builds every ``harness/firmware_src/runtime/kernels/*.c`` into one shared library (with
 ``harness.toolchain.build_host_library`` when it exists, else host gcc directly) and mirrors
 the header's parameter structs. Arrays are passed as numpy arrays (C-contiguous, exact dtype).
 """
@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = ROOT / "firmware_src" / "runtime"
+RUNTIME = ROOT / "harness" / "firmware_src" / "runtime"
 SOURCES = sorted((RUNTIME / "kernels").glob("*.c"))
 
 #: Flags the kernels must build cleanly with (host and firmware); -Wdouble-promotion keeps

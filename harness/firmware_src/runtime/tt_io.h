@@ -1,7 +1,7 @@
 /* tt_io: console text, the "@tt {json}" record protocol and the stack high-water mark.
  *
  * Portable: no board registers here. Each board provides the hooks declared at the end
- * (firmware_src/boards/<host>/ for the emulated part, boards/host/ for host-native builds).
+ * (harness/firmware_src/boards/<host>/ for the emulated part, boards/host/ for host-native builds).
  */
 #ifndef TT_IO_H
 #define TT_IO_H

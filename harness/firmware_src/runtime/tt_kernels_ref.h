@@ -1,6 +1,6 @@
 /* The portable reference versions of the fast float backward and update kernels: the plain
  * loops whose order of operations tt_kernels.h states, kept for the bit-exact tests
- * (firmware_src/app/bwdtest, tests/runtime/test_kernels_bwd.py). Same arguments and results,
+ * (harness/firmware_src/app/bwdtest, tests/runtime/test_kernels_bwd.py). Same arguments and results,
  * bit for bit, as the kernels of the same name without _ref. */
 #ifndef TT_KERNELS_REF_H
 #define TT_KERNELS_REF_H
