@@ -227,7 +227,7 @@ def _compile_objects(srcs: Sequence[Path], flags: Sequence[str], def_flags: Sequ
 def _board_defines(board: Board, backend: str) -> dict[str, str | int | None]:
     host = board.host(backend)
     return {"TT_CONSOLE_BASE": f"{host.console_base:#x}u", "TT_CLOCK_HZ": f"{board.clock_hz}u",
-            "TT_HAS_FPU": 1 if board.fpu else 0, f"TT_BOARD_{_safe_name(board.name).upper()}": 1}
+            "TT_HAS_FPU": 1 if board.fpu else 0, f"TT_BOARD_{re.sub(r'[^A-Za-z0-9_]', '_', board.name).upper()}": 1}
 
 
 def _support_objects(board: Board, backend: str, cc_version: str, flags: Sequence[str],
