@@ -13,7 +13,9 @@ from pathlib import Path
 from . import cli_export, cli_pretrain
 from .search import cli_search
 from .errors import MctError
+from .paths import SOURCE_TREE
 from .pipeline import REPO, Pipeline, applicable_checks
+from .project import Project, activate, for_cli
 from .report import any_worse, check_report_targets, compare_reports, format_comparison, load_report, \
     new_report_dir, newest_report, scenario_info, write_views, write_views_and_say
 from .scenario import Scenario, load_scenarios
@@ -22,6 +24,18 @@ from .yamlsrc import excerpt
 
 DEFAULT_SCENARIO = REPO / "scenarios" / "fashion.yaml"
 DEFAULT_NAME = "fashion-new-classes"
+
+
+def _project() -> Project:
+    """The working directory's project (harness/project.py), made the active one."""
+    project = for_cli()
+    activate(project)
+    return project
+
+
+def _default_paths(project: Project) -> list[str]:
+    """Without paths: the project's configured scenarios, else its ``scenarios`` folder."""
+    return [str(p) for p in project.scenarios] or [str(project.root / "scenarios")]
 
 
 def _scenario_files(paths: list[str]) -> list[Path]:
@@ -57,6 +71,9 @@ def _load_file(path: Path) -> list[Scenario]:
 
 
 def _load(paths: list[str], select: str | None) -> list[Scenario]:
+    project = _project()
+    if not paths and (SOURCE_TREE is None or project.root != SOURCE_TREE):
+        paths = _default_paths(project)  # a user's project: its own scenarios
     scenarios = [s for f in _scenario_files(paths) for s in _load_file(f)]
     if not paths and select is None:  # the main job: exactly the default scenario
         return [s for s in scenarios if s.name == DEFAULT_NAME]
@@ -68,7 +85,7 @@ def _load(paths: list[str], select: str | None) -> list[Scenario]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for s in _load(args.paths or [str(REPO / "scenarios")], args.k):
+    for s in _load(args.paths or _default_paths(_project()), args.k):
         print(f"{s.location:<45} {s.name:<32} {s.board:<10} {s.description}")
     return 0
 
@@ -101,19 +118,20 @@ def _print_outcome(pipeline: Pipeline, s: Scenario, gate: bool) -> tuple[bool, d
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .baseline import BASELINE, HISTORY, append_history, update_baseline
+    from .baseline import append_history, update_baseline
     from .pytest_plugin import write_report
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    report_parent = Path(args.report_dir) if args.report_dir else REPO / "reports"
-    check_report_targets(report_parent, REPO / HISTORY, "--report-dir")  # before any work
+    project = _project()
+    report_parent = Path(args.report_dir) if args.report_dir else project.reports
+    check_report_targets(report_parent, project.history, "--report-dir")  # before any work
     scenarios = _load(args.paths, args.k)
     t0 = time.monotonic()
 
     def progress(msg: str) -> None:
         print(f"      {time.monotonic() - t0:7.1f} s  {msg} ...", flush=True)
 
-    pipeline = Pipeline(emulator=args.emulator, update_baseline=args.update_baseline,
+    pipeline = Pipeline(emulator=args.emulator, update_baseline=args.update_baseline, baseline=project.baseline,
                         progress=None if args.quiet else progress)
     all_ok = True
     results = {}
@@ -128,14 +146,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         report_dir = report_parent if args.report_dir else new_report_dir(report_parent, stamp)
         path = write_report(results, report_dir)
-        append_history(REPO / HISTORY, results.values(), "cli", REPO)
+        append_history(project.history, results.values(), "cli", project.root)
     except OSError as e:  # checked before the run; this is the folder changing under it
         raise MctError(f"cannot write the report or the history: {e}",
-                       f"make {report_parent} and {REPO / HISTORY} writable, or give another "
+                       f"make {report_parent} and {project.history} writable, or give another "
                        "folder with --report-dir") from None
     if args.update_baseline:
-        updated, refused = update_baseline(REPO / BASELINE, results.values())
-        print(f"baseline: {len(updated)} scenario(s) recorded in {REPO / BASELINE}"
+        updated, refused = update_baseline(project.baseline, results.values())
+        print(f"baseline: {len(updated)} scenario(s) recorded in {project.baseline}"
               + (f"; not recorded (checks failed): {', '.join(refused)}" if refused else ""))
     verdict = "all checks passed" if all_ok else "SOME CHECKS FAILED"
     print(f"\n{len(scenarios)} scenario(s), {verdict} in {time.monotonic() - t0:.1f} s")
@@ -146,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Redo summary.md and report.html from a report.json (default: the newest run's)."""
-    views = write_views(Path(args.report) if args.report else newest_report(REPO / "reports"))
+    views = write_views(Path(args.report) if args.report else newest_report(_project().reports))
     print(f"summary: {views.summary}")
     print(f"report:  {views.html}")
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MctError
-from .paths import APPS_DIR, BOARDS_DIR
+from .paths import APPS_DIR, BOARDS_DIR, SOURCE_TREE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -157,6 +157,15 @@ def load_project(root: Path, overrides: dict[str, Any] | None = None) -> Project
 def _resolve(root: Path, p: str | Path) -> Path:
     q = Path(p).expanduser()
     return q if q.is_absolute() else root / q
+
+
+def for_cli() -> Project:
+    """The project the ``mcutrain`` command works in: the nearest pyproject.toml's folder from the
+    working directory; without one, this source checkout when run from it, else the directory."""
+    root = find_root(Path.cwd())
+    if not (root / "pyproject.toml").is_file() and SOURCE_TREE is not None:
+        root = SOURCE_TREE
+    return load_project(root)
 
 
 _active: Project | None = None

@@ -18,7 +18,7 @@ from ..units import parse_size
 
 log = logging.getLogger(__name__)
 
-from ..paths import BOARD_STARTUP_DIR, BOARDS_DIR, PACKAGE
+from ..paths import BOARD_STARTUP_DIR, BOARDS_DIR, PACKAGE  # noqa: F401 - BOARDS_DIR: the package's profiles
 
 REPO = PACKAGE.parent  # the source checkout when run from one (tests)
 
