@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from . import shard
 from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
 from .fsutil import write_text_atomic
@@ -40,6 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true",
                     help="record the metrics of the scenarios that ran (and passed) in "
                          "reports/baseline.json instead of failing on a change")
+    shard.add_option(group)
 
 
 def _report_parent(config: pytest.Config) -> Path:
@@ -62,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
+    shard.configure(config)
 
 
 @pytest.fixture(scope="session")
@@ -255,14 +258,15 @@ class ResultCollector:
             entry["metrics"].update(data["metrics"])
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput") or not self.results:
+        extra = shard.report_fields(self.config)  # a shard reports even when it ran nothing
+        if hasattr(self.config, "workerinput") or not (self.results or extra):
             return  # an xdist worker: the controller writes the report
         parent = _report_parent(self.config)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         try:
             report_dir = (parent if self.config.getoption("--report-dir")
                           else new_report_dir(parent, self.config.stash[_REPORT_STAMP]))
-            path = write_report(self.results, report_dir)
+            path = write_report(self.results, report_dir, extra)
         except OSError as e:  # checked at configure; this is the folder changing during the session
             if tr is not None:
                 tr.write_line(f"mcutrain: cannot write the report under {parent}: {e}", red=True)
