@@ -98,6 +98,11 @@ class ShardInfo:
     suite_sha256: str
     rootdir: str
 
+    @property
+    def empty(self) -> bool:
+        """Every collected file went to other shards."""
+        return not self.files and self.suite_files > 0
+
     def to_json(self) -> dict:
         return {**asdict(self), "files": list(self.files)}
 
@@ -109,7 +114,6 @@ class ShardSelector:
         self.config = config
         self.index = index
         self.total = total
-        self.emptied = False  # every collected item belonged to other shards
 
     @pytest.hookimpl(tryfirst=True)  # before -k/-m: every shard splits the same full collection
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -129,7 +133,6 @@ class ShardSelector:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-        self.emptied = bool(dropped) and not keep
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:  # xdist controller: a worker's record
@@ -141,7 +144,8 @@ class ShardSelector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # More runners than files leaves a shard with nothing to run: that is a complete shard,
         # not pytest's "no tests ran" (exit 5), or the CI matrix would fail on it.
-        if self.emptied and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        info = self.config.stash.get(_INFO, None)
+        if info is not None and info.empty and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             session.exitstatus = pytest.ExitCode.OK
 
 
