@@ -170,6 +170,8 @@ def compare_with_baseline(doc: dict, baseline: Path, sources: dict[int, Path]) -
                            _tolerance(entry, sources[i]))
         metrics = entry.get("metrics", {})
         try:
+            # The report keeps each region's largest symbols only (the ELF stays on the runner):
+            # they explain a change in the details; the verdict reads the metrics alone.
             v = base.check(subject, metrics, metrics.get("largest_symbols", {}))
             verdict = "skipped" if v.skipped else "ok" if v.ok else "regressed"
             summary, details = v.summary, v.details
