@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from . import shard
+from . import shard_plugin
 from .baseline import BASELINE, HISTORY, append_history, update_baseline
 from .errors import MctError
 from .fsutil import write_text_atomic
@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true",
                     help="record the metrics of the scenarios that ran (and passed) in "
                          "reports/baseline.json instead of failing on a change")
-    shard.add_option(group)
+    shard_plugin.add_option(group)
 
 
 def _report_parent(config: pytest.Config) -> Path:
@@ -64,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        baseline=Path(config.rootpath) / BASELINE,
                                        update_baseline=config.getoption("--update-baseline"))
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
-    shard.configure(config)
+    shard_plugin.configure(config)
 
 
 @pytest.fixture(scope="session")
@@ -258,7 +258,7 @@ class ResultCollector:
             entry["metrics"].update(data["metrics"])
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        extra = shard.report_fields(self.config)  # a shard reports even when it ran nothing
+        extra = shard_plugin.report_fields(self.config)  # a shard reports even when it ran nothing
         if hasattr(self.config, "workerinput") or not (self.results or extra):
             return  # an xdist worker: the controller writes the report
         parent = _report_parent(self.config)

@@ -11,10 +11,8 @@ count. Adding a file may move others to another shard; that is harmless because 
 one CI run collects the same checkout, and ``mcutrain merge`` refuses shards that did not (their
 ``suite_sha256`` fingerprints differ).
 
-Under pytest-xdist each worker collects the same files and deselects the same items here, so the
-workers' collections stay identical; a worker sends the shard's record to the controller through
-``config.workeroutput`` (the channel xdist documents for this), and the controller writes it into
-``report.json`` as ``shard``.
+The pytest side (the option, the deselection, the record in ``report.json``) is
+``harness.shard_plugin``.
 """
 from __future__ import annotations
 
@@ -25,14 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import pytest
-
 from .errors import MctError
 
 OPTION = "--mcutrain-shard"
 MAX_SHARDS = 1000
-_WORKEROUTPUT_KEY = "mcutrain_shard"
-_INFO = pytest.StashKey["ShardInfo"]()
 
 _SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
@@ -77,9 +71,9 @@ def suite_sha256(weights: Mapping[str, int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def item_file(item: pytest.Item, root: Path) -> str:
-    """The posix path of the item's file relative to the rootdir (absolute if outside it)."""
-    path = Path(item.path)
+def relative_file(path: Path, root: Path) -> str:
+    """The posix path of a test file relative to the rootdir (absolute if outside it)."""
+    path = Path(path)
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -105,76 +99,3 @@ class ShardInfo:
 
     def to_json(self) -> dict:
         return {**asdict(self), "files": list(self.files)}
-
-
-class ShardSelector:
-    """The pytest plugin of one shard: deselects the items of other shards' files."""
-
-    def __init__(self, config: pytest.Config, index: int, total: int):
-        self.config = config
-        self.index = index
-        self.total = total
-
-    @pytest.hookimpl(tryfirst=True)  # before -k/-m: every shard splits the same full collection
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        root = Path(config.rootpath)
-        files = [item_file(item, root) for item in items]
-        weights: dict[str, int] = {}
-        for f in files:
-            weights[f] = weights.get(f, 0) + 1
-        mine = set(select(weights, self.index, self.total, weights))
-        keep = [item for item, f in zip(items, files) if f in mine]
-        dropped = [item for item, f in zip(items, files) if f not in mine]
-        info = ShardInfo(self.index, self.total, tuple(sorted(mine)), len(weights),
-                         suite_sha256(weights), str(root))
-        config.stash[_INFO] = info
-        if hasattr(config, "workeroutput"):
-            config.workeroutput[_WORKEROUTPUT_KEY] = info.to_json()
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = keep
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node, error) -> None:  # xdist controller: a worker's record
-        data = getattr(node, "workeroutput", {}).get(_WORKEROUTPUT_KEY)
-        if data is not None and _INFO not in self.config.stash:
-            self.config.stash[_INFO] = ShardInfo(**{**data, "files": tuple(data["files"])})
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # More runners than files leaves a shard with nothing to run: that is a complete shard,
-        # not pytest's "no tests ran" (exit 5), or the CI matrix would fail on it.
-        info = self.config.stash.get(_INFO, None)
-        if info is not None and info.empty and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-            session.exitstatus = pytest.ExitCode.OK
-
-
-def add_option(group) -> None:
-    group.addoption(OPTION, default=None, metavar="i/N",
-                    help="run only shard i of N (1-based): test files are dealt out to N shards "
-                         "deterministically (sorted paths, balanced by item count); scenario files "
-                         "and tests/*.py modules alike, so every file runs on exactly one shard. "
-                         "Join the shards' reports with `mcutrain merge DIR...`")
-
-
-def configure(config: pytest.Config) -> None:
-    """Parse the option (a usage error names the fix) and register the selector if it is given."""
-    text = config.getoption(OPTION)
-    if text is None:
-        return
-    try:
-        index, total = parse_shard(text)
-    except MctError as e:
-        raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
-    config.pluginmanager.register(ShardSelector(config, index, total), "mcutrain-shard")
-
-
-def report_fields(config: pytest.Config) -> dict:
-    """``{"shard": {...}}`` for the report of a sharded session, ``{}`` otherwise."""
-    selector = config.pluginmanager.get_plugin("mcutrain-shard")
-    if selector is None:
-        return {}
-    info = config.stash.get(_INFO, None)
-    if info is None:  # nothing collected (a collection error): merge will say the files are unknown
-        return {"shard": {"index": selector.index, "total": selector.total, "files": None}}
-    return {"shard": info.to_json()}
