@@ -1,6 +1,5 @@
-"""``harness/shard.py`` and ``harness/shard_plugin.py``: the ``i/N`` option, the deterministic split of files
-into shards, and the
-plugin that deselects the other shards' items (also under xdist)."""
+"""``harness/shard.py`` and ``harness/shard_plugin.py``: the ``i/N`` option, the deterministic split
+of files into shards, and the plugin that deselects the other shards' items (also under xdist)."""
 from __future__ import annotations
 
 import json
