@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cli_export, cli_pretrain
+from . import cli_export, cli_pretrain, merge
 from .search import cli_search
 from .errors import MctError
 from .paths import SOURCE_TREE
@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_pretrain.add_parser(sub)
     cli_export.add_parser(sub)
     cli_search.add_parser(sub)
+    merge.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from . import shard_plugin
 from .baseline import append_history, update_baseline
 from .errors import MctError
 from .fsutil import write_text_atomic
@@ -56,6 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true",
                     help="record the metrics of the scenarios that ran (and passed) in "
                          "reports/baseline.json instead of failing on a change")
+    shard_plugin.add_option(group)
     for key in PROJECT_KEYS:  # override [tool.mcutrain] of pyproject.toml key by key
         parser.addini(f"mcutrain_{key}", f"mcutrain: {_INI_HELP[key]}",
                       type="paths" if key in ("scenarios", "boards", "apps") else "string")
@@ -96,6 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        baseline=project.baseline,
                                        update_baseline=config.getoption("--update-baseline"))
     config.pluginmanager.register(ResultCollector(config), "mcutrain-results")
+    shard_plugin.configure(config)
 
 
 @pytest.fixture(scope="session")
@@ -330,14 +333,15 @@ class ResultCollector:
             entry["metrics"].update(data["metrics"])
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput") or not self.results:
+        extra = shard_plugin.report_fields(self.config)  # a shard reports even when it ran nothing
+        if hasattr(self.config, "workerinput") or not (self.results or extra):
             return  # an xdist worker: the controller writes the report
         parent = _report_parent(self.config)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         try:
             report_dir = (parent if self.config.getoption("--report-dir")
                           else new_report_dir(parent, self.config.stash[_REPORT_STAMP]))
-            path = write_report(self.results, report_dir)
+            path = write_report(self.results, report_dir, extra)
         except OSError as e:  # checked at configure; this is the folder changing during the session
             if tr is not None:
                 tr.write_line(f"mcutrain: cannot write the report under {parent}: {e}", red=True)

@@ -16,7 +16,7 @@ import secrets
 import tempfile
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -40,6 +40,8 @@ def scenario_info(scenario: Any, board: Any) -> dict:
         "line": scenario.line, "description": scenario.description,
         "budgets": {"sram": b.sram or board.sram, "flash": b.flash or board.flash,
                     "step_instructions": b.step_instructions, "step_ms": b.step_ms},
+        # the baseline tolerances as written, so `mcutrain merge` compares without the YAML
+        "tolerance": {f.name: str(getattr(scenario.tolerance, f.name)) for f in fields(scenario.tolerance)},
     }
 
 
@@ -223,6 +225,8 @@ def render_summary(doc: dict) -> str:
     rows = [_overview_row(e) for e in doc["scenarios"]]
     if rows:
         lines += _md_table(list(rows[0]), (list(r.values()) for r in rows)) + [""]
+    if isinstance(doc.get("baseline"), dict):  # a merged report: the comparison made once, by the merge
+        lines += _md_baseline(doc["baseline"])
     for entry in doc["scenarios"]:
         result = scenario_result(entry)
         lines.append(f"### {_MARK[result]} {_md_text(entry['scenario'])} · "
@@ -240,6 +244,22 @@ def render_summary(doc: dict) -> str:
             lines += [f"- **{name}**: {_md(c.get('summary', ''))}" for name, c in failing]
         lines.append("")
     return "\n".join(lines)
+
+
+_BASELINE_MARK = {"ok": "✅ within", "regressed": "❌ regressed", "skipped": "⏭️ not compared"}
+
+
+def _baseline_header(b: dict) -> str:
+    return (f"{b.get('within', 0)} within tolerance, {b.get('regressed', 0)} regressed, "
+            f"{b.get('skipped', 0)} not compared")
+
+
+def _md_baseline(b: dict) -> list[str]:
+    """The ``baseline`` record of a merged report (``mcutrain merge``): one row per scenario."""
+    lines = [f"### Baseline ({_md_code(b.get('path', '?'))}): {_baseline_header(b)}", ""]
+    rows = [[str(r.get("key", "?")), _BASELINE_MARK.get(r.get("verdict"), str(r.get("verdict"))),
+             str(r.get("summary", ""))] for r in b.get("scenarios", [])]
+    return lines + _md_table(["scenario", "baseline", "summary"], rows) + [""]
 
 
 # -- plots -------------------------------------------------------------------------------------
@@ -522,6 +542,18 @@ def _scenario_section(entry: dict) -> str:
     return "\n".join(parts)
 
 
+def _html_baseline(b: Any) -> str:
+    """The ``baseline`` record of a merged report, or nothing."""
+    if not isinstance(b, dict):
+        return ""
+    outcome = {"ok": "passed", "regressed": "failed", "skipped": "skipped"}
+    rows = [[_h(r.get("key", "?")), _h(_BASELINE_MARK.get(r.get("verdict"), r.get("verdict"))),
+             _h(r.get("summary", ""))] for r in b.get("scenarios", [])]
+    return (f"<h2>Baseline <small><code>{_h(b.get('path', '?'))}</code>: {_h(_baseline_header(b))}</small></h2>\n"
+            + _html_table(["scenario", "baseline", "summary"], rows,
+                          [outcome.get(r.get("verdict"), "") for r in b.get("scenarios", [])]))
+
+
 def render_html(doc: dict) -> str:
     """One self-contained page: environment, overview table, then each scenario's checks,
     numbers and plots (PNG embedded as base64)."""
@@ -550,6 +582,7 @@ def render_html(doc: dict) -> str:
 {_html_table(["", ""], env_rows)}
 <h2>Overview</h2>
 {_html_table(header, overview_rows, [scenario_result(e) for e in doc["scenarios"]])}
+{_html_baseline(doc.get("baseline"))}
 {sections}
 </body></html>
 """
