@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MctError
-from .paths import APPS_DIR, BOARDS_DIR, SOURCE_TREE
+from .paths import APPS_DIR, BOARDS_DIR
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -160,12 +160,9 @@ def _resolve(root: Path, p: str | Path) -> Path:
 
 
 def for_cli() -> Project:
-    """The project the ``mcutrain`` command works in: the nearest pyproject.toml's folder from the
-    working directory; without one, this source checkout when run from it, else the directory."""
-    root = find_root(Path.cwd())
-    if not (root / "pyproject.toml").is_file() and SOURCE_TREE is not None:
-        root = SOURCE_TREE
-    return load_project(root)
+    """The project the ``mcutrain`` command works in, as pytest finds its rootdir: the nearest
+    folder upwards from the working directory that holds a pyproject.toml, else the directory."""
+    return load_project(find_root(Path.cwd()))
 
 
 _active: Project | None = None
