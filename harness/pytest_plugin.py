@@ -146,13 +146,23 @@ def pick_scenario(root: Path, path: str | Path, name: str | None, board: str | N
     file = Path(path) if Path(path).is_absolute() else root / path
     if not file.is_file():
         raise LookupError(f"no scenario file {file}")
-    found = load_scenarios(file.absolute(), boards=(board,) if board else None)
-    if name is not None:
-        found = [s for s in found if s.name == name or s.name == f"{name}[{s.board}]"]
+    file = file.absolute()
+    every = load_scenarios(file)
+    if name is not None and "[" in name:  # an expanded name, e.g. "kws[stm32f4]"
+        exact = [s for s in every if s.name == name and board in (None, s.board)]
+        if exact:
+            return exact[0]
+    bases = list(dict.fromkeys(s.name.split("[")[0] for s in every))
+    listed = ", ".join(s.name for s in every)
+    if name is None and len(bases) != 1:
+        raise LookupError(f"{len(bases)} scenarios in {file} (give name=); it has: {listed}")
+    base = bases[0] if name is None else name
+    if base not in bases:
+        raise LookupError(f"no scenario {name!r} in {file}; it has: {listed}")
+    found = load_scenarios(file, boards=(board,) if board else None, only=base)
     if len(found) != 1:
-        names = ", ".join(s.name for s in load_scenarios(file.absolute()))
-        what = f"no scenario {name!r}" if not found else f"{len(found)} scenarios"
-        raise LookupError(f"{what} in {file}" + ("" if name else " (give name=)") + f"; it has: {names}")
+        raise LookupError(f"scenario {base!r} of {file} runs on {', '.join(s.board for s in found)}: "
+                          "give board=")
     return found[0]
 
 

@@ -335,11 +335,13 @@ class Scenario:
         return self.model is not None
 
 
-def load_scenarios(path: Path, boards: tuple[str, ...] | None = None) -> list[Scenario]:
+def load_scenarios(path: Path, boards: tuple[str, ...] | None = None,
+                   only: str | None = None) -> list[Scenario]:
     """All scenarios of one file, validated; raises ScenarioError with ``file:line``.
 
     ``boards`` retargets every scenario to these boards instead of its own ``board:`` (validated
-    against each, named ``name[board]`` like a ``board:`` list): the same scenario on other parts."""
+    against each, named ``name[board]`` like a ``board:`` list): the same scenario on other parts.
+    ``only`` builds just the scenario of that name (the file is still validated whole)."""
     path = Path(path)
     doc = load_yaml(path)
     if not isinstance(doc, dict) or "scenarios" not in doc:
@@ -374,6 +376,8 @@ def load_scenarios(path: Path, boards: tuple[str, ...] | None = None) -> list[Sc
             raise ScenarioError(f"{path}:{line}: scenario name {v['name']!r} is used twice "
                                 f"(first at line {seen[v['name']]})", "give each scenario a unique name")
         seen[v["name"]] = line
+        if only is not None and v["name"] != only:
+            continue
         targets = v["board"] if boards is None else tuple(boards)
         for board in targets:
             out.append(_build(v, path, line, board,

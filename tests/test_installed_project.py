@@ -119,7 +119,7 @@ def test_model_fits_and_learns(mcutrain_run, board):
     assert r.peak_sram <= 150 * 1024
     assert r.peak_sram == r.static_sram + r.stack_high_water
     assert r.accuracy_after > r.accuracy_before
-    assert r.step_instructions > 0 and r.predict_instructions > 0
+    assert r.step_instructions > 0 and r.predict_instructions > 0 and r.step_ms > 0
     assert r.checksum_after != r.checksum_before
     assert len(r.epoch_loss) == 1
     assert r.largest_symbols[0].region == "sram"
