@@ -168,10 +168,12 @@ def for_cli() -> Project:
 _active: Project | None = None
 
 
-def activate(project: Project) -> None:
-    """Make ``project`` the one scenario loading and builds resolve apps and boards in."""
+def activate(project: Project | None) -> Project | None:
+    """Make ``project`` the one scenario loading and builds resolve apps and boards in (None: the
+    working directory's, found again when next needed); returns the one it replaces."""
     global _active
-    _active = project
+    previous, _active = _active, project
+    return previous
 
 
 def current() -> Project:

@@ -37,6 +37,7 @@ from .yamlsrc import excerpt
 _PIPELINE = pytest.StashKey[Pipeline]()
 _REPORT_STAMP = pytest.StashKey[str]()
 _PROJECT = pytest.StashKey[Project]()
+_OUTER_PROJECT = pytest.StashKey["Project | None"]()
 _INI_HELP = {
     "scenarios": "scenario files or folders (default: any *.yaml below a folder named scenarios)",
     "boards": "folders of extra board profiles (<name>.yaml)",
@@ -84,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ProjectError as e:
         raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
     config.stash[_PROJECT] = project
-    activate(project)
+    config.stash[_OUTER_PROJECT] = activate(project)
     if not hasattr(config, "workerinput"):  # the controller writes the report: check it can, first
         try:
             check_report_targets(_report_parent(config), project.history, "--report-dir")
@@ -109,6 +110,13 @@ def mcutrain_pipeline(pytestconfig: pytest.Config) -> Pipeline:
     (the ELF report), ``run`` (the emulator's result) and ``metrics``.
     """
     return pytestconfig.stash[_PIPELINE]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give back the project that was active before this session (a pytester run inside a test
+    session must not leave its temporary project active for the tests after it)."""
+    if _OUTER_PROJECT in config.stash:
+        activate(config.stash[_OUTER_PROJECT])
 
 
 @pytest.fixture(scope="session")

@@ -192,6 +192,7 @@ def test_run_result_of_a_failed_build(tmp_path):
 
 
 def test_plugin_reads_the_project_config(pytester):
+    outer = projmod._active
     pytester.makepyprojecttoml('[tool.mcutrain]\nscenarios = ["checks"]\nreports = "out"\n')
     (pytester.path / "checks").mkdir()
     (pytester.path / "checks" / "a.yaml").write_text(
@@ -202,6 +203,7 @@ def test_plugin_reads_the_project_config(pytester):
     result.assert_outcomes(passed=4)  # build and memory of selftest-loop and selftest-loop-m4f
     result.stdout.fnmatch_lines(["PASSED checks/a.yaml::selftest-loop::build"])
     assert list((pytester.path / "out").glob("*/report.json"))
+    assert projmod._active is outer  # the in-process run gave back this session's project
     bad = pytester.runpytest("-p", "no:cacheprovider", "-o", "mcutrain_apps=nowhere", "--co", "-q")
     assert bad.ret != 0
     assert "mcutrain: ini option mcutrain_apps: apps: no folder" in bad.stderr.str()
