@@ -207,3 +207,23 @@ def test_plugin_reads_the_project_config(pytester):
     bad = pytester.runpytest("-p", "no:cacheprovider", "-o", "mcutrain_apps=nowhere", "--co", "-q")
     assert bad.ret != 0
     assert "mcutrain: ini option mcutrain_apps: apps: no folder" in bad.stderr.str()
+
+
+def test_mcutrain_run_shares_the_items_build_and_run(pytester):
+    text = (REPO / "scenarios" / "selftest.yaml").read_text()
+    head, _, rest = text.partition("scenarios:\n")
+    stack = rest[rest.index("  - name: selftest-stack\n"):rest.index("  - name: selftest-exit-code")]
+    (pytester.path / "checks").mkdir()
+    (pytester.path / "checks" / "a.yaml").write_text(head + "scenarios:\n" + stack)
+    pytester.makepyprojecttoml('[tool.mcutrain]\nscenarios = ["checks"]\n')
+    pytester.makepyfile(test_user="""
+        def test_shared(mcutrain_run, mcutrain_pipeline):
+            before = dict(mcutrain_pipeline._outcomes)
+            assert len(before) == 1  # the scenario's items ran first, in this process
+            r = mcutrain_run("checks/a.yaml")
+            assert mcutrain_pipeline._outcomes == before  # no second build or run
+            assert (r.scenario, r.status, r.stack_high_water) == ("selftest-stack", "ok", 2880)
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:xdist", "checks", "test_user.py")
+    # build, memory, run, stack and test_shared pass; baseline skips (this project records none)
+    result.assert_outcomes(passed=5, skipped=1)
