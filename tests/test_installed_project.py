@@ -208,5 +208,11 @@ def test_a_project_outside_the_repo_installs_mcutrain_and_passes(tmp_path):
     assert (proj / "out" / "history.jsonl").is_file()
     baseline = json.loads((proj / "ci" / "baseline.json").read_text())
     assert any("own-model" in k for k in json.dumps(baseline).split('"'))
+    # the installed command works in the project too: its scenarios, its baseline, its reports
+    cli = subprocess.run([str(tmp_path / "venv" / "bin" / "mcutrain"), "run", "-k", "own-app"],
+                         capture_output=True, text=True, cwd=proj, env=env, timeout=600)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert str(proj / "ci" / "baseline.json") in cli.stdout  # compared with the project's baseline
+    assert len(list((proj / "out").glob("*/report.json"))) == 2
     assert not (REPO / "reports" / "history.jsonl").is_file() or \
         "my-firmware" not in (REPO / "reports" / "history.jsonl").read_text()
