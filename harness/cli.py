@@ -70,8 +70,7 @@ def _load_file(path: Path) -> list[Scenario]:
                        "check the file against scenarios/README.md") from None
 
 
-def _load(paths: list[str], select: str | None) -> list[Scenario]:
-    project = _project()
+def _load(project: Project, paths: list[str], select: str | None) -> list[Scenario]:
     if not paths and (SOURCE_TREE is None or project.root != SOURCE_TREE):
         paths = _default_paths(project)  # a user's project: its own scenarios
     scenarios = [s for f in _scenario_files(paths) for s in _load_file(f)]
@@ -85,7 +84,8 @@ def _load(paths: list[str], select: str | None) -> list[Scenario]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for s in _load(args.paths or _default_paths(_project()), args.k):
+    project = _project()
+    for s in _load(project, args.paths or _default_paths(project), args.k):
         print(f"{s.location:<45} {s.name:<32} {s.board:<10} {s.description}")
     return 0
 
@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     project = _project()
     report_parent = Path(args.report_dir) if args.report_dir else project.reports
     check_report_targets(report_parent, project.history, "--report-dir")  # before any work
-    scenarios = _load(args.paths, args.k)
+    scenarios = _load(project, args.paths, args.k)
     t0 = time.monotonic()
 
     def progress(msg: str) -> None:

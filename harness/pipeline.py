@@ -25,6 +25,7 @@ from .units import fmt_bytes, fmt_count
 log = logging.getLogger(__name__)
 
 REPO = PACKAGE.parent  # the source checkout when run from one (tests, benchmarks)
+TRAIN_APP = FIRMWARE_SRC / "app" / "train"  # the package's training loop, whatever apps a project adds
 
 #: The checks of a scenario, in order; ``gate`` ones need no emulator.
 CHECKS: tuple[tuple[str, bool], ...] = (
@@ -103,15 +104,19 @@ def _tail(text: str, n: int = 15) -> str:
     return "\n".join([head] + [f"  | {line}" for line in shown])
 
 
-def _app_sources(board: Board, app: str) -> list[Path]:
-    """The app's C sources: its folder's ``*.c``, each a file inside that folder (a source that is a
-    link out of the app folder is refused: a project's app builds from its own folder only)."""
+def _app_dir(app: str) -> Path:
+    """The app's folder (harness.project.find_app), or a BuildError saying why there is none."""
     from .project import find_app
 
     try:
-        app_dir = find_app(app)
+        return find_app(app)
     except ValueError as e:
         raise BuildError(f"firmware app {app!r}: {e}", "name an app folder that exists") from None
+
+
+def _app_sources(app_dir: Path) -> list[Path]:
+    """The C sources of the app in ``app_dir``: its ``*.c``, each a file inside that folder (a source
+    that is a link out of the app folder is refused: a project's app builds from its own folder only)."""
     sources = sorted(app_dir.glob("*.c"))
     for src in sources:
         if app_dir.resolve() not in src.resolve().parents:
@@ -161,16 +166,16 @@ class Pipeline:
                     out.metrics["model_sha256"] = w.model_sha256
                     out.metrics["model_file"] = str(scenario.model.file)
                 out.firmware = build_firmware(
-                    out.board, _app_sources(out.board, "train"), generated=w.files(),
-                    include_dirs=[FIRMWARE_SRC / "app" / "train"], defines={},
+                    out.board, _app_sources(TRAIN_APP), generated=w.files(),
+                    include_dirs=[TRAIN_APP], defines={},
                     stack_size=scenario.stack, name=scenario.name, progress=self.progress)
             else:
                 fw = scenario.firmware
                 assert fw is not None
                 defines = {f"TT_CASE_{fw.case.upper()}": "1"} if fw.case else {}
+                app_dir = _app_dir(fw.app)
                 out.firmware = build_firmware(
-                    out.board, _app_sources(out.board, fw.app), generated={},
-                    include_dirs=[_app_dir(fw.app)], defines=defines,
+                    out.board, _app_sources(app_dir), generated={}, include_dirs=[app_dir], defines=defines,
                     stack_size=scenario.stack, name=scenario.name, progress=self.progress)
         except MctError as e:
             out.build_error = e
@@ -255,7 +260,7 @@ class Pipeline:
         from .toolchain import build_host_program
 
         try:
-            exe = build_host_program(_app_sources(out.board, "train") + _kernel_sources(),
+            exe = build_host_program(_app_sources(TRAIN_APP) + _kernel_sources(),
                                      out.workload.files(), name=f"{scenario.name}-host",
                                      progress=self.progress)
             self.progress("running the same C natively on the host")
@@ -740,12 +745,6 @@ def _unexpected_end(s: Scenario, r: Run) -> str | None:
     if e.exit_code is not None and r.exit_code != e.exit_code:
         return f" (expected exit code {e.exit_code})"
     return None
-
-
-def _app_dir(app: str) -> Path:
-    from .project import find_app
-
-    return find_app(app)
 
 
 def _kernel_sources() -> list[Path]:

@@ -22,7 +22,7 @@ app or a board only by a plain name, which resolves inside these folders or the 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,6 @@ class Project:
     apps: tuple[Path, ...] = ()
     baseline: Path = Path("reports/baseline.json")
     reports: Path = Path("reports")
-    source: str = "defaults"  # where the settings came from, for messages
-    explicit: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def history(self) -> Path:
@@ -150,8 +148,7 @@ def load_project(root: Path, overrides: dict[str, Any] | None = None) -> Project
             raise ProjectError(f"{sources.get(key, where)}: {key} must be a path, got {raw!r}",
                                f'write e.g. {key} = "{default}"')
         out[key] = _resolve(root, raw)
-    return Project(root=root, source=where if table else "defaults",
-                   explicit=frozenset(k for k in values if k in KEYS), **out)
+    return Project(root=root, **out)
 
 
 def _resolve(root: Path, p: str | Path) -> Path:
@@ -180,7 +177,7 @@ def current() -> Project:
     """The active project; without one, the project around the working directory."""
     global _active
     if _active is None:
-        _active = load_project(find_root(Path.cwd()))
+        _active = for_cli()
     return _active
 
 

@@ -83,14 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         project = _load_project(config)
     except ProjectError as e:
-        raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
+        raise pytest.UsageError(f"mcutrain: {e}") from None  # str(MctError): cause, then fix
     config.stash[_PROJECT] = project
     config.stash[_OUTER_PROJECT] = activate(project)
     if not hasattr(config, "workerinput"):  # the controller writes the report: check it can, first
         try:
             check_report_targets(_report_parent(config), project.history, "--report-dir")
         except MctError as e:
-            raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
+            raise pytest.UsageError(f"mcutrain: {e}") from None  # str(MctError): cause, then fix
     config.stash[_REPORT_STAMP] = time.strftime("%Y%m%d-%H%M%S")
     config.addinivalue_line("markers", "mcutrain_tag(word): a scenario's tag (select with -k word)")
     config.addinivalue_line("markers", "gate: a scenario's build and memory checks (no emulator)")
@@ -167,7 +167,9 @@ def pick_scenario(root: Path, path: str | Path, name: str | None, board: str | N
     base = bases[0] if name is None else name
     if base not in bases:
         raise LookupError(f"no scenario {name!r} in {file}; it has: {listed}")
-    found = load_scenarios(file, boards=(board,) if board else None, only=base)
+    found = [s for s in every if s.name.split("[")[0] == base and board in (None, s.board)]
+    if not found:  # a board the file does not list for it: the same scenario retargeted
+        found = load_scenarios(file, boards=(board,), only=base)
     if len(found) != 1:
         raise LookupError(f"scenario {base!r} of {file} runs on {', '.join(s.board for s in found)}: "
                           "give board=")

@@ -84,9 +84,9 @@ class RunResult:
     def from_outcome(out: Any) -> "RunResult":
         s, m = out.scenario, dict(out.metrics)
         if out.build_error is not None:
-            status, error = "build-failed", _err(out.build_error)
+            status, error = "build-failed", str(out.build_error)
         elif out.run_error is not None:
-            status, error = "run-failed", _err(out.run_error)
+            status, error = "run-failed", str(out.run_error)
         elif out.run is None:
             status, error = "not-run", None
         else:
@@ -114,8 +114,3 @@ def _int(v: Any) -> int | None:
 
 def _float(v: Any) -> float | None:
     return None if v is None else float(v)
-
-
-def _err(e: Any) -> str:
-    fix = getattr(e, "fix", "")
-    return f"{e.message}" + (f" (fix: {fix})" if fix else "")

@@ -8,6 +8,7 @@ workers' collections stay identical; a worker sends the shard's record to the co
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,7 @@ class ShardSelector:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         root = Path(config.rootpath)
         files = [relative_file(item.path, root) for item in items]
-        weights: dict[str, int] = {}
-        for f in files:
-            weights[f] = weights.get(f, 0) + 1
+        weights = Counter(files)  # items per file
         mine = set(select(weights, self.index, self.total, weights))
         keep = [item for item, f in zip(items, files) if f in mine]
         dropped = [item for item, f in zip(items, files) if f not in mine]
@@ -77,7 +76,7 @@ def configure(config: pytest.Config) -> None:
     try:
         index, total = parse_shard(text)
     except MctError as e:
-        raise pytest.UsageError(f"mcutrain: {e.message}\n  fix: {e.fix}") from None
+        raise pytest.UsageError(f"mcutrain: {e}") from None  # str(MctError): cause, then fix
     config.pluginmanager.register(ShardSelector(config, index, total), "mcutrain-shard")
 
 

@@ -142,7 +142,7 @@ def test_an_app_in_two_folders_is_refused(tmp_path, use_project):
 
 def test_an_app_source_linked_out_of_its_folder_is_not_built(tmp_path, use_project):
     from harness.errors import BuildError
-    from harness.pipeline import _app_sources
+    from harness.pipeline import _app_dir, _app_sources
 
     (tmp_path / "fw" / "leaky").mkdir(parents=True)
     (tmp_path / "secret.c").write_text("int x;\n")
@@ -150,7 +150,7 @@ def test_an_app_source_linked_out_of_its_folder_is_not_built(tmp_path, use_proje
     (tmp_path / "pyproject.toml").write_text('[tool.mcutrain]\napps = ["fw"]\n')
     use_project(tmp_path)
     with pytest.raises(BuildError, match="link out of the app folder"):
-        _app_sources(load_board("stm32f746"), "leaky")
+        _app_sources(_app_dir("leaky"))
 
 
 def test_pick_scenario_by_name_and_board():

@@ -166,22 +166,25 @@ def _startup_dir(value: Any, backend: str, path: Path) -> Path:
     inside the profile's folder."""
     key = f"hosts.{backend}.startup"
     text = str(value)
-    packaged = sorted(p.name for p in BOARD_STARTUP_DIR.iterdir() if p.is_dir() and p.name != "host")
-    fix = (f"write one of the package's startup folders ({', '.join(packaged)}), or a relative path "
-           f"such as ./startup to a folder beside {path.name}")
+
+    def fail(what: str) -> ScenarioError:
+        packaged = sorted(p.name for p in BOARD_STARTUP_DIR.iterdir() if p.is_dir() and p.name != "host")
+        return _fail(path, f"{key}: {what}", f"write one of the package's startup folders "
+                     f"({', '.join(packaged)}), or a relative path such as ./startup to a folder "
+                     f"beside {path.name}")
+
     if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", text):
         startup = BOARD_STARTUP_DIR / text
         if text == "host" or not startup.is_dir():
-            raise _fail(path, f"{key}: no startup folder {text!r} in the package", fix)
+            raise fail(f"no startup folder {text!r} in the package")
         return startup
     if Path(text).is_absolute() or not text.startswith("./"):
-        raise _fail(path, f"{key}: {text!r} is neither a startup folder's name nor a relative path "
-                          "starting with ./", fix)
+        raise fail(f"{text!r} is neither a startup folder's name nor a relative path starting with ./")
     startup = (path.parent / text).resolve()
     if path.parent.resolve() not in startup.parents:
-        raise _fail(path, f"{key}: {text!r} leads out of the profile's folder (to {startup})", fix)
+        raise fail(f"{text!r} leads out of the profile's folder (to {startup})")
     if not startup.is_dir():
-        raise _fail(path, f"{key}: no folder {startup}", fix)
+        raise fail(f"no folder {startup}")
     return startup
 
 
