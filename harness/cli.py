@@ -3,6 +3,7 @@ the installation."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import shutil
 import subprocess
@@ -43,6 +44,12 @@ def _scenario_files(paths: list[str]) -> list[Path]:
         return [DEFAULT_SCENARIO]
     files: list[Path] = []
     for p in map(Path, paths):
+        try:
+            p.lstat()
+        except OSError as e:  # missing (said below), or a path the system will not look up at all
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise MctError(f"cannot look up the scenario path {excerpt(str(p), 200)}: {e.strerror}",
+                               "give a path to a .yaml file or a folder of them") from None
         if p.is_dir():
             found = sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml"))
             if not found:

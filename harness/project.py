@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import MctError
 from .paths import APPS_DIR, BOARDS_DIR
+from .yamlsrc import excerpt, quote
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,21 +135,29 @@ def load_project(root: Path, overrides: dict[str, Any] | None = None) -> Project
         if isinstance(raw, (str, Path)):
             raw = [raw]
         if not isinstance(raw, (list, tuple)) or not all(isinstance(p, (str, Path)) and str(p) for p in raw):
-            raise ProjectError(f"{sources.get(key, where)}: {key} must be a list of paths, got {raw!r}",
+            raise ProjectError(f"{sources.get(key, where)}: {key} must be a list of paths, got {quote(raw)}",
                                f'write e.g. {key} = ["{key}"]')
         out[key] = tuple(_resolve(root, p) for p in raw)
     for key in ("boards", "apps"):
         for p in out[key]:
-            if not p.is_dir():
-                raise ProjectError(f"{sources[key]}: {key}: no folder {p}",
+            if not _is_dir(p):
+                raise ProjectError(f"{sources[key]}: {key}: no folder {excerpt(str(p), 200)}",
                                    f"create it or remove it from {key}")
     for key, default in (("baseline", "reports/baseline.json"), ("reports", "reports")):
         raw = values.get(key, default)
         if not isinstance(raw, (str, Path)) or not str(raw):
-            raise ProjectError(f"{sources.get(key, where)}: {key} must be a path, got {raw!r}",
+            raise ProjectError(f"{sources.get(key, where)}: {key} must be a path, got {quote(raw)}",
                                f'write e.g. {key} = "{default}"')
         out[key] = _resolve(root, raw)
     return Project(root=root, **out)
+
+
+def _is_dir(p: Path) -> bool:
+    """``p.is_dir()``, False for a path the system refuses to look up (too long, for one)."""
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
 
 
 def _resolve(root: Path, p: str | Path) -> Path:

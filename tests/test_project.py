@@ -78,13 +78,16 @@ def test_table_sets_every_location(tmp_path):
     ('boards = ["missing"]\n', ("boards: no folder", "missing")),
     ('apps = 3\n', ("apps must be a list of paths",)),
     ('baseline = 1\n', ("baseline must be a path",)),
+    ('baseline = nan\n', ("baseline must be a path, got nan",)),
+    ('boards = ["' + "b" * 5000 + '"]\n', ("boards: no folder", "...")),
+    ('scenarios = ["' + "s" * 5000 + '", 1]\n', ("scenarios must be a list of paths", "...")),
 ])
 def test_bad_table_is_one_clear_error(tmp_path, table, words):
     (tmp_path / "pyproject.toml").write_text("[tool.mcutrain]\n" + table)
     with pytest.raises(ProjectError) as err:
         load_project(tmp_path)
     text = str(err.value)
-    assert "pyproject.toml" in text and "fix:" in text
+    assert "pyproject.toml" in text and "fix:" in text and len(text) < 1000  # a huge value is cut
     for w in words:
         assert w in text
 
@@ -227,3 +230,14 @@ def test_mcutrain_run_shares_the_items_build_and_run(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:xdist", "checks", "test_user.py")
     # build, memory, run, stack and test_shared pass; baseline skips (this project records none)
     result.assert_outcomes(passed=5, skipped=1)
+
+
+def test_cli_names_a_path_the_system_will_not_look_up(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(projmod, "_active", None)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.mcutrain]\nscenarios = ["{"s" * 5000}"]\n')
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot look up the scenario path" in err and "fix:" in err and len(err) < 1000
